@@ -1,0 +1,2 @@
+//! LLM providers.
+pub mod offline;

@@ -6,7 +6,7 @@
 //! Module map:
 //! - [`template`]: the serde model of a workflow template (YAML or JSON),
 //!   bundling of referenced files, canonical JSON.
-//! - [`validate`]: every check a template must pass before it is stored,
+//! - [`mod@validate`]: every check a template must pass before it is stored,
 //!   returning all faults with their field paths; [`ValidTemplate`].
 //! - [`graph`]: the dependency graph of the phases (order, ancestors,
 //!   descendants), loop bodies flattened.

@@ -2,7 +2,7 @@
 //!
 //! The model is deliberately permissive where a fault deserves a field path
 //! (a missing id, an unknown kind, an out-of-range number): those parse and
-//! are reported by [`crate::validate`]. Only what cannot be read at all (bad
+//! are reported by [`crate::validate()`]. Only what cannot be read at all (bad
 //! syntax, an unknown field, a wrong type) fails here, as one violation on
 //! the field `source`.
 

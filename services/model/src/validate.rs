@@ -602,6 +602,87 @@ fn list_or_none(names: &[String]) -> String {
 mod tests {
     use super::*;
 
+    fn catalog() -> Catalog {
+        Catalog {
+            providers: vec!["offline".to_owned()],
+            functions: vec!["patch.check".to_owned(), "patch.fix".to_owned()],
+        }
+    }
+
+    const LOOP: &str = r#"
+name: fix-until-clean
+inputs:
+  page: { schema: { type: string } }
+phases:
+  - id: draft
+    kind: llm
+    inputs: { page: input.page }
+    model: { provider: offline, name: offline-1 }
+    prompt: "Rewrite {{ page }}"
+    output: { name: draft }
+  - id: repair
+    kind: loop
+    needs: [draft]
+    max_iterations: 3
+    body:
+      - id: check
+        kind: function
+        function: patch.check
+        inputs: { patch: draft.draft }
+        output: { name: report }
+      - id: fix
+        kind: function
+        function: patch.fix
+        needs: [check]
+        inputs: { patch: draft.draft, report: check.report }
+        output: { name: fixed }
+  - id: review
+    kind: human_review
+    needs: [repair]
+    inputs: { fixed: fix.fixed }
+"#;
+
+    #[test]
+    fn loop_bodies_see_the_loops_ancestors_and_are_seen_after_it() {
+        let valid = validate_source(LOOP, Format::Yaml, &catalog()).unwrap();
+        assert_eq!(
+            valid.topological_order(),
+            ["draft", "check", "fix", "repair", "review"]
+        );
+        assert_eq!(valid.ancestors("fix"), ["draft", "check"]);
+        assert_eq!(valid.descendants("check"), ["repair", "fix", "review"]);
+        assert_eq!(valid.phase("fix").map(|p| p.id.as_str()), Some("fix"));
+        assert_eq!(valid.graph().enclosing_loop("fix"), Some("repair"));
+    }
+
+    #[test]
+    fn an_empty_catalog_refuses_every_provider_and_function() {
+        let violations = validate_source(LOOP, Format::Yaml, &Catalog::default()).unwrap_err();
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "phases[0].model.provider",
+                "phases[1].body[0].function",
+                "phases[1].body[1].function",
+            ]
+        );
+        assert!(
+            violations[0]
+                .description
+                .ends_with("configured providers: none")
+        );
+    }
+
+    #[test]
+    fn a_body_phase_needing_its_own_loop_is_a_cycle() {
+        let source = LOOP.replace("needs: [check]", "needs: [check, repair]");
+        let violations = validate_source(&source, Format::Yaml, &catalog()).unwrap_err();
+        assert_eq!(violations.len(), 1, "{violations:#?}");
+        assert_eq!(violations[0].field, "phases[1].needs");
+        assert!(violations[0].description.contains("cycle"));
+    }
+
     #[test]
     fn slugs() {
         assert!(is_slug("backtrack-ui-patch", true));

@@ -1,0 +1,77 @@
+//! `tonic::Status` values with `google.rpc` details that every language's
+//! client can read. Each service maps its own error type to a status in one
+//! place; these are the building blocks.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail holding one field
+/// violation per `(field, description)` pair.
+pub fn invalid_argument<F, D>(message: &str, violations: impl IntoIterator<Item = (F, D)>) -> Status
+where
+    F: Into<String>,
+    D: Into<String>,
+{
+    let violations: Vec<FieldViolation> = violations
+        .into_iter()
+        .map(|(field, description)| FieldViolation::new(field, description))
+        .collect();
+    Status::with_error_details(
+        Code::InvalidArgument,
+        message,
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+/// INVALID_ARGUMENT about one field.
+pub fn invalid_field(field: &str, description: &str) -> Status {
+    invalid_argument(&format!("{field}: {description}"), [(field, description)])
+}
+
+/// The `(field, description)` pairs of a status's BadRequest detail; empty
+/// when it has none. For clients and tests.
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// INTERNAL for a fault the caller cannot fix. The cause is logged here with
+/// the trace, never sent: database text does not belong to clients.
+pub fn internal(cause: &dyn std::fmt::Display) -> Status {
+    tracing::error!(%cause, "internal error");
+    Status::internal("internal error; the server log has the cause")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_violations_round_trip() {
+        let status = invalid_argument(
+            "bad template",
+            [("phases[0].id", "duplicate"), ("name", "empty")],
+        );
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            field_violations(&status),
+            vec![
+                ("phases[0].id".to_owned(), "duplicate".to_owned()),
+                ("name".to_owned(), "empty".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_hides_the_cause() {
+        let status = internal(&"relation \"runs\" does not exist");
+        assert!(!status.message().contains("runs"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Protobuf timestamps from the epoch microseconds services store.
+
+use prost_types::Timestamp;
+
+/// A protobuf timestamp for epoch microseconds; `None` for 0 (never).
+pub fn timestamp(micros: i64) -> Option<Timestamp> {
+    (micros != 0).then(|| Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
+    })
+}
+
+/// Epoch microseconds of a protobuf timestamp; 0 for none.
+pub fn micros(timestamp: Option<&Timestamp>) -> i64 {
+    timestamp.map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let t = timestamp(1_700_000_000_123_456).expect("set");
+        assert_eq!(t.seconds, 1_700_000_000);
+        assert_eq!(t.nanos, 123_456_000);
+        assert_eq!(micros(Some(&t)), 1_700_000_000_123_456);
+        assert_eq!(timestamp(0), None);
+    }
+}

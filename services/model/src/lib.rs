@@ -30,8 +30,8 @@ pub use phase_state::{
 };
 pub use run_status::RunStatus;
 pub use template::{
-    Backoff, DurationSpec, Format, ModelSpec, OnReject, Output, Phase, PhaseKind, PromptRef,
-    RetryPolicy, RunInput, SchemaRef, Template,
+    Backoff, DurationSpec, FileReader, Format, ModelSpec, OnReject, Output, Phase, PhaseKind,
+    PromptRef, RetryPolicy, RunInput, SchemaRef, Template,
 };
 pub use validate::{Catalog, ValidTemplate, validate, validate_source};
 pub use violation::Violation;

@@ -462,22 +462,29 @@ impl Template {
     }
 
     /// Reads every schema and prompt file the template references, relative
-    /// to `base_dir` (the template file's folder), and puts their contents
+    /// to `read` (the template file's folder), and puts their contents
     /// in place. The CLI calls this before sending a template; the server
     /// accepts bundled templates only.
     pub fn bundle(&mut self, base_dir: &Path) -> Result<(), Vec<Violation>> {
+        self.bundle_with(&|file| std::fs::read_to_string(base_dir.join(file)))
+    }
+
+    /// Inlines every file reference as [`Template::bundle`] does, reading each
+    /// file through `read` (given the path as written in the template). The
+    /// server bundles from the files a client sent along with the source.
+    pub fn bundle_with(&mut self, read: &FileReader<'_>) -> Result<(), Vec<Violation>> {
         let mut violations = Vec::new();
         for (name, input) in &mut self.inputs {
             if let Some(schema) = &mut input.schema {
                 bundle_schema(
                     schema,
-                    base_dir,
+                    read,
                     &format!("inputs.{name}.schema"),
                     &mut violations,
                 );
             }
         }
-        bundle_phases(&mut self.phases, base_dir, "phases", &mut violations);
+        bundle_phases(&mut self.phases, read, "phases", &mut violations);
         if violations.is_empty() {
             Ok(())
         } else {
@@ -504,9 +511,12 @@ fn walk<'a>(phases: &'a [Phase], prefix: &str, out: &mut Vec<(String, &'a Phase)
     }
 }
 
+/// Reads a file a template refers to, by its path as written.
+pub type FileReader<'a> = dyn Fn(&str) -> std::io::Result<String> + 'a;
+
 fn bundle_phases(
     phases: &mut [Phase],
-    base_dir: &Path,
+    read: &FileReader<'_>,
     prefix: &str,
     violations: &mut Vec<Violation>,
 ) {
@@ -517,16 +527,11 @@ fn bundle_phases(
             .as_mut()
             .and_then(|output| output.schema.as_mut())
         {
-            bundle_schema(
-                schema,
-                base_dir,
-                &format!("{path}.output.schema"),
-                violations,
-            );
+            bundle_schema(schema, read, &format!("{path}.output.schema"), violations);
         }
         if let Some(PromptRef::File(file)) = &phase.prompt {
             let field = format!("{path}.prompt");
-            match std::fs::read_to_string(base_dir.join(file)) {
+            match read(file) {
                 Ok(text) => phase.prompt = Some(PromptRef::Text(text)),
                 Err(err) => violations.push(Violation::new(
                     field,
@@ -535,21 +540,21 @@ fn bundle_phases(
             }
         }
         if let Some(body) = &mut phase.body {
-            bundle_phases(body, base_dir, &format!("{path}.body"), violations);
+            bundle_phases(body, read, &format!("{path}.body"), violations);
         }
     }
 }
 
 fn bundle_schema(
     schema: &mut SchemaRef,
-    base_dir: &Path,
+    read: &FileReader<'_>,
     field: &str,
     violations: &mut Vec<Violation>,
 ) {
     let SchemaRef::File(file) = schema else {
         return;
     };
-    let text = match std::fs::read_to_string(base_dir.join(&*file)) {
+    let text = match read(file) {
         Ok(text) => text,
         Err(err) => {
             violations.push(Violation::new(

@@ -1,0 +1,3 @@
+DROP TABLE artifact_versions;
+DROP TABLE artifacts;
+DROP TABLE contents;

@@ -6,7 +6,8 @@
 
 /// Runs `$body` with `$conn` bound to a pooled connection of the backend in
 /// use, and evaluates to the body's `Result`, whose error type must convert
-/// from [`crate::Error`] (a pool failure).
+/// from [`crate::Error`] (a pool failure). Name the result type with
+/// `|conn| -> Result<T, E> { … }` when inference needs it.
 ///
 /// ```text
 /// let n = db_run!(db, |conn| {
@@ -15,6 +16,26 @@
 /// ```
 #[macro_export]
 macro_rules! db_run {
+    ($db:expr, |$conn:ident| -> $ret:ty $body:block) => {
+        match $db {
+            $crate::Db::Pg(pool) => {
+                (async || -> $ret {
+                    let mut object = pool.get().await.map_err($crate::Error::from)?;
+                    let $conn = &mut *object;
+                    $body
+                })()
+                .await
+            }
+            $crate::Db::Sqlite(pool) => {
+                (async || -> $ret {
+                    let mut object = pool.get().await.map_err($crate::Error::from)?;
+                    let $conn = &mut *object;
+                    $body
+                })()
+                .await
+            }
+        }
+    };
     ($db:expr, |$conn:ident| $body:expr) => {
         match $db {
             $crate::Db::Pg(pool) => {

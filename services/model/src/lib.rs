@@ -33,5 +33,7 @@ pub use template::{
     Backoff, DurationSpec, FileReader, Format, ModelSpec, OnReject, Output, Phase, PhaseKind,
     PromptRef, RetryPolicy, RunInput, SchemaRef, Template,
 };
-pub use validate::{Catalog, ValidTemplate, validate, validate_source};
+pub use validate::{
+    BUILTIN_FUNCTIONS, BUILTIN_PROVIDERS, Catalog, ValidTemplate, validate, validate_source,
+};
 pub use violation::Violation;

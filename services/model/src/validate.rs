@@ -23,6 +23,32 @@ pub struct Catalog {
     pub functions: Vec<String>,
 }
 
+impl Catalog {
+    /// What every deployment has: the built-in functions of the phase
+    /// executor and its offline provider. The executor's tests check that
+    /// its registries list exactly these.
+    pub fn builtin() -> Catalog {
+        Catalog {
+            providers: BUILTIN_PROVIDERS.iter().map(|s| (*s).to_owned()).collect(),
+            functions: BUILTIN_FUNCTIONS.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+/// The functions every phase executor has built in.
+pub const BUILTIN_FUNCTIONS: &[&str] = &[
+    "json.merge",
+    "json.pick",
+    "patch.apply",
+    "patch.diff",
+    "patch.merge",
+    "rubric.evaluate",
+    "ui.preview",
+];
+
+/// The providers every phase executor has without configuration.
+pub const BUILTIN_PROVIDERS: &[&str] = &["offline"];
+
 /// A template that passed [`validate`], with its dependency graph.
 ///
 /// The only way to get one is through validation, so holding one proves

@@ -1,0 +1,58 @@
+//! In-process wake-ups after a commit: run watchers re-read the event log,
+//! lease streams look for tasks, the outbox dispatcher looks for hand-offs.
+//! They carry no data (the database is the truth), so a missed wake-up costs
+//! only latency: every waiter also polls, which also covers other replicas.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+
+/// The scheduler's wake-up signals. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    events: watch::Sender<u64>,
+    tasks: Arc<Notify>,
+    outbox: Arc<Notify>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus {
+            events: watch::channel(0).0,
+            tasks: Arc::new(Notify::new()),
+            outbox: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Bus {
+    /// Some run has new events.
+    pub fn events_appended(&self) {
+        self.events.send_modify(|generation| *generation += 1);
+    }
+
+    /// A receiver that sees [`Bus::events_appended`].
+    pub fn watch_events(&self) -> watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    /// Tasks were queued or leases freed.
+    pub fn tasks_changed(&self) {
+        self.tasks.notify_waiters();
+    }
+
+    /// Waits for [`Bus::tasks_changed`].
+    pub fn tasks(&self) -> Arc<Notify> {
+        self.tasks.clone()
+    }
+
+    /// Hand-offs were added.
+    pub fn outbox_added(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// Waits for [`Bus::outbox_added`].
+    pub fn outbox(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
+}

@@ -1,0 +1,199 @@
+//! `TaskService`: executors lease machine phases and report on them; the
+//! review service reports on human phases.
+
+use std::time::Duration;
+
+use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::task_service_server::TaskService;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::attempt_key;
+use crate::engine::{Engine, HumanResolution};
+use crate::error::Error;
+
+/// How often a lease stream looks for due tasks without a wake-up (retry
+/// backoffs coming due, tasks queued by another replica).
+const LEASE_POLL: Duration = Duration::from_millis(250);
+
+/// The TaskService handler.
+#[derive(Clone)]
+pub struct TaskSvc {
+    engine: Engine,
+}
+
+impl TaskSvc {
+    /// A handler over the engine.
+    pub fn new(engine: Engine) -> Self {
+        TaskSvc { engine }
+    }
+}
+
+/// The stored kind names an executor asked for (llm and function when none).
+fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
+    if kinds.is_empty() {
+        return Ok(vec!["llm".into(), "function".into()]);
+    }
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| match pb::PhaseKind::try_from(*kind) {
+            Ok(pb::PhaseKind::Llm) => Ok("llm".to_owned()),
+            Ok(pb::PhaseKind::Function) => Ok("function".to_owned()),
+            _ => Err(Error::invalid_field(
+                &format!("kinds[{i}]"),
+                "executors run llm and function phases only",
+            )),
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl TaskService for TaskSvc {
+    type LeaseStream = ReceiverStream<Result<pb::LeaseResponse, Status>>;
+
+    async fn lease(
+        &self,
+        request: Request<pb::LeaseRequest>,
+    ) -> Result<Response<Self::LeaseStream>, Status> {
+        let request = request.into_inner();
+        if request.executor_id.is_empty() {
+            return Err(Error::invalid_field("executor_id", "is required").into());
+        }
+        if request.slots == 0 {
+            return Err(Error::invalid_field("slots", "must be 1 or more").into());
+        }
+        let kinds = kind_names(&request.kinds)?;
+        let slots = i64::from(request.slots);
+        let (sender, receiver) = mpsc::channel(request.slots as usize);
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let wake = engine.bus().tasks();
+            loop {
+                let notified = wake.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let leased = async {
+                    if engine.leased_by(&request.executor_id).await? >= slots {
+                        return Ok(None);
+                    }
+                    engine.lease_next(&request.executor_id, &kinds).await
+                };
+                match leased.await {
+                    Ok(Some(task)) => {
+                        let response = pb::LeaseResponse { task: Some(task) };
+                        if sender.send(Ok(response)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "lease stream failed");
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = tokio::time::sleep(LEASE_POLL) => {}
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let key = attempt_key(request.key.as_ref(), "key")?;
+        let deadline = self.engine.heartbeat(&key, &request.lease_id).await?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            lease_deadline: orchestra_kit::time::timestamp(deadline),
+        }))
+    }
+
+    async fn report_progress(
+        &self,
+        request: Request<pb::ReportProgressRequest>,
+    ) -> Result<Response<pb::ReportProgressResponse>, Status> {
+        let request = request.into_inner();
+        let key = attempt_key(request.key.as_ref(), "key")?;
+        if !request.delta.is_empty() {
+            self.engine
+                .progress(&key, &request.lease_id, request.delta)
+                .await?;
+        }
+        Ok(Response::new(pb::ReportProgressResponse {}))
+    }
+
+    async fn complete_task(
+        &self,
+        request: Request<pb::CompleteTaskRequest>,
+    ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
+        let request = request.into_inner();
+        let key = attempt_key(request.key.as_ref(), "key")?;
+        if let Some(output) = &request.output
+            && (output.run_id != key.run_id
+                || output.phase_id != key.phase_id
+                || output.attempt != key.attempt)
+        {
+            return Err(Error::invalid_field(
+                "output",
+                "names an artifact of another attempt; store the output under this task's key",
+            )
+            .into());
+        }
+        self.engine
+            .complete(&key, &request.lease_id, request.output)
+            .await?;
+        Ok(Response::new(pb::CompleteTaskResponse {}))
+    }
+
+    async fn fail_task(
+        &self,
+        request: Request<pb::FailTaskRequest>,
+    ) -> Result<Response<pb::FailTaskResponse>, Status> {
+        let request = request.into_inner();
+        let key = attempt_key(request.key.as_ref(), "key")?;
+        let mut error = request.error.clone();
+        if error.is_empty() {
+            error = "failed".to_owned();
+        }
+        for violation in &request.violations {
+            error.push_str(&format!("; {}: {}", violation.field, violation.description));
+        }
+        let will_retry = self
+            .engine
+            .fail(&key, &request.lease_id, &error, request.retryable)
+            .await?;
+        Ok(Response::new(pb::FailTaskResponse { will_retry }))
+    }
+
+    async fn resolve_human_phase(
+        &self,
+        request: Request<pb::ResolveHumanPhaseRequest>,
+    ) -> Result<Response<pb::ResolveHumanPhaseResponse>, Status> {
+        let request = request.into_inner();
+        let key = attempt_key(request.key.as_ref(), "key")?;
+        let resolution = pb::HumanResolution::try_from(request.resolution)
+            .ok()
+            .filter(|r| *r != pb::HumanResolution::Unspecified)
+            .ok_or_else(|| Error::invalid_field("resolution", "must be set"))?;
+        self.engine
+            .resolve_human(HumanResolution {
+                key,
+                resolution,
+                comment: request.comment,
+                actor: request.actor,
+                output: request.output,
+                retry_phases: request.retry_phases,
+            })
+            .await?;
+        Ok(Response::new(pb::ResolveHumanPhaseResponse {}))
+    }
+}

@@ -1,0 +1,162 @@
+//! Orchestra's scheduler: templates and their versions, runs, the phase
+//! state machine, each run's event log, and the task queue with its leases.
+//!
+//! - [`engine`]: every state change, each one transaction; [`engine::run_tx`]
+//!   is the unit of work that applies the transition table to one run.
+//! - [`grpc`]: TemplateService, RunService and TaskService.
+//! - [`storage`]: the scheduler's tables and queries, for both backends.
+//! - [`outbox`]: hand-offs to the review service that survive restarts.
+//! - [`bus`]: in-process wake-ups after commits.
+//!
+//! [`Scheduler`] ties them together; `main.rs` and the all-in-one process
+//! only configure and start it.
+
+pub mod bus;
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod grpc;
+pub mod outbox;
+pub mod storage;
+
+use std::future::Future;
+use std::time::Duration;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use orchestra_db::{Db, DbOptions};
+use orchestra_kit::server::ServiceRoutes;
+use orchestra_model::Catalog;
+use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orchestra_proto::v1::review_service_client::ReviewServiceClient;
+use orchestra_proto::v1::run_service_server::RunServiceServer;
+use orchestra_proto::v1::task_service_server::TaskServiceServer;
+use orchestra_proto::v1::template_service_server::TemplateServiceServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+pub use config::Config;
+pub use engine::{Engine, LeaseSettings};
+pub use error::{Error, Result};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// How often expired leases are looked for.
+const LEASE_SWEEP: Duration = Duration::from_millis(250);
+
+/// A running scheduler's parts. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    engine: Engine,
+    review: ReviewServiceClient<Channel>,
+    artifacts: ArtifactServiceClient<Channel>,
+}
+
+/// The scheduler's background loops; dropping this stops them.
+pub struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+fn lazy_channel(url: &str, variable: &str) -> Result<Channel> {
+    Endpoint::from_shared(url.to_owned())
+        .map(|endpoint| endpoint.connect_lazy())
+        .map_err(|e| Error::invalid_field(variable, format!("`{url}` is not a URL: {e}")))
+}
+
+impl Scheduler {
+    /// Connects to the database, applies migrations, and prepares clients
+    /// of the review service and artifact store (connected on first use).
+    pub async fn open(config: &Config) -> Result<Scheduler> {
+        let db = Db::connect(
+            &config.database_url,
+            &DbOptions {
+                schema: "scheduler".into(),
+                max_connections: 16,
+            },
+        )
+        .await?;
+        db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
+            .await?;
+        let mut catalog = Catalog::builtin();
+        catalog.providers.extend(config.providers.iter().cloned());
+        let engine = Engine::new(
+            db,
+            bus::Bus::default(),
+            catalog,
+            LeaseSettings {
+                ttl: config.lease_ttl(),
+                min_attempts_on_expiry: 3,
+            },
+        );
+        Ok(Scheduler {
+            engine,
+            review: ReviewServiceClient::new(lazy_channel(
+                &config.review_url,
+                "ORCHESTRA_SCHEDULER_REVIEW_URL",
+            )?),
+            artifacts: ArtifactServiceClient::new(lazy_channel(
+                &config.artifact_store_url,
+                "ORCHESTRA_SCHEDULER_ARTIFACT_STORE_URL",
+            )?),
+        })
+    }
+
+    /// The engine, for tests and the all-in-one process.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Adds TemplateService, RunService and TaskService.
+    pub fn add_routes(&self, routes: &mut ServiceRoutes) {
+        routes
+            .add(TemplateServiceServer::new(
+                grpc::template_svc::TemplateSvc::new(self.engine.clone()),
+            ))
+            .add(RunServiceServer::new(grpc::run_svc::RunSvc::new(
+                self.engine.clone(),
+                self.artifacts.clone(),
+            )))
+            .add(TaskServiceServer::new(grpc::task_svc::TaskSvc::new(
+                self.engine.clone(),
+            )));
+    }
+
+    /// Starts the lease sweeper and the outbox dispatcher.
+    pub fn spawn_background(&self) -> Background {
+        let engine = self.engine.clone();
+        let sweeper = tokio::spawn(async move {
+            loop {
+                if let Err(error) = engine.expire_leases().await {
+                    tracing::warn!(%error, "lease sweep failed");
+                }
+                tokio::time::sleep(LEASE_SWEEP).await;
+            }
+        });
+        let dispatcher = tokio::spawn(outbox::run(self.engine.clone(), self.review.clone()));
+        Background(vec![sweeper, dispatcher])
+    }
+}
+
+/// Runs the scheduler on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let scheduler = Scheduler::open(&config).await?;
+    let mut routes = ServiceRoutes::new();
+    scheduler.add_routes(&mut routes);
+    let _background = scheduler.spawn_background();
+    tracing::info!(addr = %listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?, "scheduler listening");
+    orchestra_kit::server::serve(routes, listener, shutdown)
+        .await
+        .map_err(|e| Error::Unavailable(format!("server failed: {e}")))
+}

@@ -1,0 +1,113 @@
+//! Rows of the scheduler's tables. Enums and JSON are stored as text so one
+//! schema serves Postgres and SQLite.
+
+use diesel::prelude::*;
+
+use super::schema::{events, outbox, phases, runs, tasks, templates};
+
+/// One stored template version.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = templates, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct TemplateRow {
+    pub id: String,
+    pub name: String,
+    pub version: i32,
+    pub description: String,
+    pub source: String,
+    pub format: String,
+    pub spec_json: String,
+    pub content_sha256: String,
+    pub created_at: i64,
+}
+
+/// One run.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = runs, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RunRow {
+    pub id: String,
+    pub template_id: String,
+    pub template_name: String,
+    pub template_version: i32,
+    pub spec_json: String,
+    pub status: String,
+    pub seed: i64,
+    pub auto_advance: bool,
+    pub cancelled: bool,
+    pub inputs_json: String,
+    pub request_id: Option<String>,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One phase of one run.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = phases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_null = true)]
+pub struct PhaseRow {
+    pub run_id: String,
+    pub phase_id: String,
+    pub idx: i32,
+    pub kind: String,
+    pub state: String,
+    pub attempt: i32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub error: String,
+    pub output_json: Option<String>,
+    pub human_task_id: Option<String>,
+    pub executor_id: Option<String>,
+    pub feedback_json: String,
+}
+
+/// One event of a run's log.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct EventRow {
+    pub run_id: String,
+    pub seq: i64,
+    pub at: i64,
+    pub body: Vec<u8>,
+}
+
+/// One attempt of a machine phase in the queue.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct TaskRow {
+    pub run_id: String,
+    pub phase_id: String,
+    pub attempt: i32,
+    pub kind: String,
+    pub state: String,
+    pub available_at: i64,
+    pub lease_id: Option<String>,
+    pub executor_id: Option<String>,
+    pub lease_deadline: i64,
+    pub created_at: i64,
+}
+
+/// One hand-off to another service.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_error: String,
+    pub created_at: i64,
+}
+
+/// Task states in the `tasks.state` column.
+pub mod task_state {
+    /// Waiting for a lease.
+    pub const QUEUED: &str = "queued";
+    /// Leased by an executor until `lease_deadline`.
+    pub const LEASED: &str = "leased";
+    /// Completed or failed by its executor, or expired.
+    pub const DONE: &str = "done";
+    /// Withdrawn: the run was cancelled or the phase rewound.
+    pub const CANCELLED: &str = "cancelled";
+}

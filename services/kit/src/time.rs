@@ -2,6 +2,13 @@
 
 use prost_types::Timestamp;
 
+/// Now, in epoch microseconds.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// A protobuf timestamp for epoch microseconds; `None` for 0 (never).
 pub fn timestamp(micros: i64) -> Option<Timestamp> {
     (micros != 0).then(|| Timestamp {

@@ -1,6 +1,10 @@
 //! The phase executor: runs the work of `llm` and `function` phases.
 //!
 //! Module map:
+//! - [`worker`]: the lease loop — leases tasks from the scheduler, keeps
+//!   each lease alive, runs it, reports the outcome.
+//! - [`attempt`]: one attempt of one phase: inputs from the artifact store,
+//!   the output computed and stored, validated against its schema.
 //! - [`functions`]: the built-in, deterministic functions a `function` phase
 //!   names (`patch.diff`, `patch.merge`, `rubric.evaluate`, `ui.preview`, JSON
 //!   transforms), looked up through [`functions::registry`].
@@ -8,10 +12,121 @@
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
 //!   implements, the retryable/permanent [`providers::ProviderError`], and the
 //!   offline provider that lets examples run with no key and no network.
+//! - [`provider_svc`]: ProviderService, listing the providers.
 //!
-//! All are pure of any service wiring, so the lease client can drive them and
-//! tests can call them directly.
+//! The executor keeps no state of its own: a killed executor's leases
+//! expire and the scheduler hands its attempts to another.
 
+pub mod attempt;
+pub mod config;
+pub mod error;
 pub mod functions;
 pub mod prompt;
+pub mod provider_svc;
 pub mod providers;
+pub mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use orchestra_kit::server::ServiceRoutes;
+use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orchestra_proto::v1::provider_service_server::ProviderServiceServer;
+use orchestra_proto::v1::task_service_client::TaskServiceClient;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+pub use config::Config;
+pub use error::{AttemptFailure, Error};
+
+/// The largest message the executor accepts or sends (artifact content).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// An executor ready to lease work. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    context: attempt::AttemptContext,
+    id: String,
+    slots: u32,
+}
+
+/// The running lease loop; dropping it stops leasing (held leases expire).
+pub struct Running(JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn channel(url: &str, variable: &'static str) -> Result<Channel, Error> {
+    Endpoint::from_shared(url.to_owned())
+        .map(|endpoint| endpoint.connect_lazy())
+        .map_err(|e| Error::BadUrl {
+            variable,
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+impl Executor {
+    /// Prepares clients of the scheduler and the artifact store (connected on
+    /// first use, so start-up order does not matter).
+    pub fn new(config: &Config) -> Result<Executor, Error> {
+        let tasks = TaskServiceClient::new(channel(
+            &config.scheduler_url,
+            "ORCHESTRA_EXECUTOR_SCHEDULER_URL",
+        )?);
+        let artifacts = ArtifactServiceClient::new(channel(
+            &config.artifact_store_url,
+            "ORCHESTRA_EXECUTOR_ARTIFACT_STORE_URL",
+        )?)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+        Ok(Executor {
+            context: attempt::AttemptContext {
+                artifacts,
+                tasks,
+                providers: Arc::new(providers::ProviderRegistry::with_offline()),
+            },
+            id: config.executor_id(),
+            slots: config.slots.max(1),
+        })
+    }
+
+    /// This executor's id, as the scheduler sees it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Adds ProviderService.
+    pub fn add_routes(&self, routes: &mut ServiceRoutes) {
+        routes.add(ProviderServiceServer::new(provider_svc::ProviderSvc::new(
+            self.context.providers.clone(),
+        )));
+    }
+
+    /// Starts leasing and running tasks.
+    pub fn start(&self) -> Running {
+        Running(tokio::spawn(worker::run(
+            self.context.clone(),
+            self.id.clone(),
+            self.slots,
+        )))
+    }
+}
+
+/// Runs the executor (its lease loop and its gRPC server) until `shutdown`.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let executor = Executor::new(&config)?;
+    let mut routes = ServiceRoutes::new();
+    executor.add_routes(&mut routes);
+    let _running = executor.start();
+    orchestra_kit::server::serve(routes, listener, shutdown).await?;
+    Ok(())
+}

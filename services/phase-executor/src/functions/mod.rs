@@ -328,3 +328,15 @@ mod tests {
         assert_eq!(context["$defs"]["ui"]["required"], ui["required"]);
     }
 }
+
+#[cfg(test)]
+mod catalog_tests {
+    /// The scheduler validates templates against the model's list of
+    /// built-in functions; it must be exactly what this registry runs.
+    #[test]
+    fn the_registry_matches_the_model_catalog() {
+        let mut names = super::registry().names();
+        names.sort_unstable();
+        assert_eq!(names, orchestra_model::BUILTIN_FUNCTIONS);
+    }
+}

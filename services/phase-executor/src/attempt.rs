@@ -1,0 +1,381 @@
+//! Runs one attempt of one phase: read its inputs from the artifact store,
+//! compute the output (a built-in function or a model call), and store the
+//! output, validated against the phase's schema.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestra_model::{Phase, PhaseKind, PromptRef, SchemaRef};
+use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orchestra_proto::v1::task_service_client::TaskServiceClient;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+use crate::error::AttemptFailure;
+use crate::functions::{FunctionCall, registry};
+use crate::prompt::render_prompt;
+use crate::providers::{CompletionRequest, ProviderRegistry};
+
+/// How often streamed model output is forwarded to the scheduler.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What a finished attempt produced.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// The stored output, when the phase declares one.
+    pub output: Option<pb::ArtifactRef>,
+    /// Model usage, for llm phases.
+    pub usage: Option<pb::Usage>,
+}
+
+/// The clients and providers an attempt uses.
+#[derive(Clone)]
+pub struct AttemptContext {
+    /// The artifact store.
+    pub artifacts: ArtifactServiceClient<Channel>,
+    /// The scheduler, for progress reports.
+    pub tasks: TaskServiceClient<Channel>,
+    /// The LLM providers.
+    pub providers: Arc<ProviderRegistry>,
+}
+
+/// Runs a leased task to its output.
+pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, AttemptFailure> {
+    let key = task
+        .key
+        .clone()
+        .ok_or_else(|| AttemptFailure::permanent("task without a key"))?;
+    let spec: Phase = serde_json::from_str(&task.phase_spec_json)
+        .map_err(|e| AttemptFailure::permanent(format!("unreadable phase definition: {e}")))?;
+    let inputs = read_inputs(ctx, task).await?;
+    let (value, usage) = match spec.kind {
+        PhaseKind::Function => (run_function(&spec, &inputs)?, None),
+        PhaseKind::Llm => {
+            let (text, usage) = run_llm(ctx, task, &key, &spec, inputs).await?;
+            (text, Some(usage))
+        }
+        ref other => {
+            return Err(AttemptFailure::permanent(format!(
+                "executors do not run {} phases",
+                other.as_str()
+            )));
+        }
+    };
+    let output = match &spec.output {
+        Some(output) => {
+            Some(store_output(ctx, &key, &output.name, output.schema.as_ref(), value).await?)
+        }
+        None => None,
+    };
+    Ok(Produced { output, usage })
+}
+
+/// The content a phase produced, before it is stored.
+enum OutputContent {
+    /// A JSON value (functions).
+    Json(Value),
+    /// Model text, stored as JSON when it parses as JSON.
+    Text(String),
+}
+
+async fn read_inputs(
+    ctx: &AttemptContext,
+    task: &pb::Task,
+) -> Result<Map<String, Value>, AttemptFailure> {
+    let mut inputs = Map::new();
+    for (name, reference) in &task.inputs {
+        let response = ctx
+            .artifacts
+            .clone()
+            .get_artifact(pb::GetArtifactRequest {
+                artifact_id: reference.artifact_id.clone(),
+                version: reference.version,
+                include_content: true,
+            })
+            .await
+            .map_err(|s| {
+                AttemptFailure::transient(format!("cannot read input {name}: {}", s.message()))
+            })?
+            .into_inner();
+        let artifact = response
+            .artifact
+            .ok_or_else(|| AttemptFailure::transient(format!("input {name} came back empty")))?;
+        let content = if artifact.content_inlined {
+            artifact.content
+        } else {
+            read_content(ctx, reference).await?
+        };
+        let value = serde_json::from_slice(&content)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&content).into_owned()));
+        inputs.insert(name.clone(), value);
+    }
+    Ok(inputs)
+}
+
+async fn read_content(
+    ctx: &AttemptContext,
+    reference: &pb::ArtifactRef,
+) -> Result<Vec<u8>, AttemptFailure> {
+    let unavailable = |s: tonic::Status| {
+        AttemptFailure::transient(format!("cannot read {}: {}", reference.name, s.message()))
+    };
+    let mut stream = ctx
+        .artifacts
+        .clone()
+        .read_artifact_content(pb::ReadArtifactContentRequest {
+            artifact_id: reference.artifact_id.clone(),
+            version: reference.version,
+        })
+        .await
+        .map_err(unavailable)?
+        .into_inner();
+    let mut content = Vec::new();
+    while let Some(chunk) = stream.message().await.map_err(unavailable)? {
+        content.extend_from_slice(&chunk.chunk);
+    }
+    Ok(content)
+}
+
+fn run_function(
+    spec: &Phase,
+    inputs: &Map<String, Value>,
+) -> Result<OutputContent, AttemptFailure> {
+    let name = spec
+        .function
+        .as_deref()
+        .ok_or_else(|| AttemptFailure::permanent("function phase names no function"))?;
+    let params = spec.params.clone().unwrap_or(Value::Null);
+    registry()
+        .call(
+            name,
+            FunctionCall {
+                inputs,
+                params: &params,
+            },
+        )
+        .map(OutputContent::Json)
+        .map_err(|e| AttemptFailure::permanent(format!("{name}: {e}")))
+}
+
+async fn run_llm(
+    ctx: &AttemptContext,
+    task: &pb::Task,
+    key: &pb::AttemptKey,
+    spec: &Phase,
+    mut inputs: Map<String, Value>,
+) -> Result<(OutputContent, pb::Usage), AttemptFailure> {
+    let model = spec
+        .model
+        .as_ref()
+        .ok_or_else(|| AttemptFailure::permanent("llm phase names no model"))?;
+    let provider = ctx.providers.get(&model.provider).ok_or_else(|| {
+        AttemptFailure::permanent(format!(
+            "provider {} is not configured on this executor (it has: {})",
+            model.provider,
+            ctx.providers.names().join(", ")
+        ))
+    })?;
+    let Some(PromptRef::Text(prompt)) = &spec.prompt else {
+        return Err(AttemptFailure::permanent("llm phase has no bundled prompt"));
+    };
+    // Reviewers' comments from earlier attempts, for prompts that use them.
+    inputs.insert(
+        "feedback".to_owned(),
+        Value::Array(task.feedback.iter().cloned().map(Value::String).collect()),
+    );
+    let prompt =
+        render_prompt(prompt, &inputs).map_err(|e| AttemptFailure::permanent(e.to_string()))?;
+    let prompt = match task.feedback.last() {
+        Some(comment) if !prompt.contains(comment.as_str()) => {
+            format!(
+                "{prompt}\n\nA reviewer sent the previous attempt back with this comment:\n{comment}\n"
+            )
+        }
+        _ => prompt,
+    };
+    let output_schema = spec
+        .output
+        .as_ref()
+        .and_then(|o| o.schema.as_ref())
+        .and_then(|s| match s {
+            SchemaRef::Inline(v) => Some(v.clone()),
+            SchemaRef::File(_) => None,
+        });
+    let request = CompletionRequest {
+        model: model.name.clone(),
+        system: spec.system.clone(),
+        prompt,
+        temperature: model.temperature.unwrap_or(0.0) as f32,
+        max_tokens: model.max_tokens.unwrap_or(2048),
+        seed: task.seed,
+        output_schema,
+    };
+    let (deltas, received) = mpsc::channel(256);
+    let forwarder = tokio::spawn(forward_progress(
+        ctx.tasks.clone(),
+        key.clone(),
+        task.lease_id.clone(),
+        received,
+    ));
+    let completion = provider.complete(request, deltas).await;
+    // The sender is gone once `complete` returns; the forwarder drains and ends.
+    let _ = forwarder.await;
+    let completion = completion.map_err(|e| {
+        if e.is_retryable() {
+            AttemptFailure::transient(e.to_string())
+        } else {
+            AttemptFailure::permanent(e.to_string())
+        }
+    })?;
+    let usage = pb::Usage {
+        input_tokens: i64::try_from(completion.usage.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(completion.usage.output_tokens).unwrap_or(i64::MAX),
+        provider: completion.provider.clone(),
+        model: completion.model.clone(),
+        offline: completion.offline,
+    };
+    Ok((OutputContent::Text(completion.text), usage))
+}
+
+/// Sends model output to the scheduler in batches as it arrives.
+async fn forward_progress(
+    mut tasks: TaskServiceClient<Channel>,
+    key: pb::AttemptKey,
+    lease_id: String,
+    mut received: mpsc::Receiver<String>,
+) {
+    let mut pending = String::new();
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            delta = received.recv() => match delta {
+                Some(delta) => pending.push_str(&delta),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                if !pending.is_empty() {
+                    let delta = std::mem::take(&mut pending);
+                    report(&mut tasks, &key, &lease_id, delta).await;
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        report(&mut tasks, &key, &lease_id, pending).await;
+    }
+}
+
+async fn report(
+    tasks: &mut TaskServiceClient<Channel>,
+    key: &pb::AttemptKey,
+    lease_id: &str,
+    delta: String,
+) {
+    let request = pb::ReportProgressRequest {
+        key: Some(key.clone()),
+        lease_id: lease_id.to_owned(),
+        delta,
+    };
+    if let Err(status) = tasks.report_progress(request).await {
+        // Progress is a view of the work, not the work: losing some is fine.
+        tracing::debug!(message = status.message(), "progress report dropped");
+    }
+}
+
+/// The JSON inside a model's answer: the whole text, or the part between
+/// a ```json fence, or from the first `{` to the last `}`.
+fn extract_json(text: &str) -> Option<Value> {
+    if let Ok(value) = serde_json::from_str(text.trim()) {
+        return Some(value);
+    }
+    if let Some(start) = text.find("```json") {
+        let rest = &text[start + 7..];
+        if let Some(end) = rest.find("```")
+            && let Ok(value) = serde_json::from_str(rest[..end].trim())
+        {
+            return Some(value);
+        }
+    }
+    let (start, end) = (text.find('{')?, text.rfind('}')?);
+    serde_json::from_str(text.get(start..=end)?).ok()
+}
+
+async fn store_output(
+    ctx: &AttemptContext,
+    key: &pb::AttemptKey,
+    name: &str,
+    schema: Option<&SchemaRef>,
+    content: OutputContent,
+) -> Result<pb::ArtifactRef, AttemptFailure> {
+    let (media_type, bytes) = match content {
+        OutputContent::Json(value) => ("application/json", value.to_string().into_bytes()),
+        OutputContent::Text(text) => match extract_json(&text) {
+            Some(value) => ("application/json", value.to_string().into_bytes()),
+            None if schema.is_some() => ("application/json", text.into_bytes()),
+            None => ("text/plain", text.into_bytes()),
+        },
+    };
+    let schema_json = match schema {
+        Some(SchemaRef::Inline(value)) => value.to_string(),
+        _ => String::new(),
+    };
+    let response = ctx
+        .artifacts
+        .clone()
+        .put_artifact(pb::PutArtifactRequest {
+            key: Some(key.clone()),
+            name: name.to_owned(),
+            media_type: media_type.to_owned(),
+            content: bytes,
+            schema_json,
+            created_by: Some(pb::Actor {
+                kind: pb::ActorKind::Phase as i32,
+                id: format!("{}/{}/{}", key.run_id, key.phase_id, key.attempt),
+            }),
+        })
+        .await
+        .map_err(|s| {
+            AttemptFailure::transient(format!("cannot store output {name}: {}", s.message()))
+        })?
+        .into_inner();
+    let artifact = response.artifact.ok_or_else(|| {
+        AttemptFailure::transient("the artifact store answered without an artifact")
+    })?;
+    let reference = artifact.r#ref.ok_or_else(|| {
+        AttemptFailure::transient("the artifact store answered without a reference")
+    })?;
+    if !artifact.valid {
+        return Err(AttemptFailure {
+            message: format!(
+                "output {name} breaks its schema ({} violation(s)); the raw output is kept as version {}",
+                artifact.violations.len(),
+                reference.version
+            ),
+            retryable: true,
+            violations: artifact.violations,
+            raw_output: Some(reference),
+        });
+    }
+    Ok(reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_found_in_model_answers() {
+        assert_eq!(extract_json(r#"{"a":1}"#), Some(serde_json::json!({"a":1})));
+        assert_eq!(
+            extract_json("Here it is:\n```json\n{\"a\": 2}\n```\nDone."),
+            Some(serde_json::json!({"a":2}))
+        );
+        assert_eq!(
+            extract_json("so {\"a\": 3} it is"),
+            Some(serde_json::json!({"a":3}))
+        );
+        assert_eq!(extract_json("no json here"), None);
+    }
+}

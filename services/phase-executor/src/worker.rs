@@ -1,0 +1,191 @@
+//! The lease loop: hold a `Lease` stream open to the scheduler, run each
+//! task it pushes (at most `slots` at once; the scheduler counts), keep each
+//! lease alive with heartbeats, and report the outcome. A lost stream is
+//! reopened with backoff; a lost lease stops its attempt.
+
+use std::time::Duration;
+
+use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::task_service_client::TaskServiceClient;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::attempt::{self, AttemptContext, Produced};
+use crate::error::AttemptFailure;
+
+/// How long reports to the scheduler are retried while it is unreachable.
+const REPORT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Leases and runs tasks until the task running this is aborted.
+pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let request = pb::LeaseRequest {
+            executor_id: executor_id.clone(),
+            slots,
+            kinds: Vec::new(),
+        };
+        match ctx.tasks.clone().lease(request).await {
+            Ok(response) => {
+                tracing::info!(%executor_id, slots, "leasing tasks");
+                backoff = Duration::from_millis(200);
+                let mut stream = response.into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(pb::LeaseResponse { task: Some(task) })) => {
+                            tokio::spawn(run_task(ctx.clone(), task));
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::warn!(message = status.message(), "lease stream broke");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(status) => {
+                tracing::warn!(
+                    message = status.message(),
+                    "cannot open a lease stream; retrying"
+                );
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Runs one task under its lease and reports how it ended.
+pub async fn run_task(ctx: AttemptContext, task: pb::Task) {
+    let Some(key) = task.key.clone() else {
+        return;
+    };
+    let span = tracing::info_span!("attempt", run = %key.run_id, phase = %key.phase_id, attempt = key.attempt);
+    let _enter = span.enter();
+    let heartbeat = heartbeat_until_lost(ctx.tasks.clone(), &task);
+    let timeout = match task.timeout_ms {
+        ms if ms > 0 => Duration::from_millis(ms as u64),
+        _ => Duration::from_secs(24 * 3600),
+    };
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(timeout, attempt::run(&ctx, &task)) => outcome,
+        () = heartbeat => {
+            tracing::warn!("lease lost; abandoning the attempt");
+            return;
+        }
+    };
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(AttemptFailure::transient(format!(
+            "timed out after {}",
+            humanize(timeout)
+        )))
+    });
+    report_outcome(ctx.tasks.clone(), &task, key, outcome).await;
+}
+
+fn humanize(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+/// Heartbeats at a third of the lease's remaining time; returns once the
+/// scheduler says the lease is gone.
+async fn heartbeat_until_lost(mut tasks: TaskServiceClient<Channel>, task: &pb::Task) {
+    let remaining = |deadline: Option<&prost_types::Timestamp>| {
+        let deadline = orchestra_kit::time::micros(deadline);
+        let now = orchestra_kit::time::now_micros();
+        Duration::from_micros(u64::try_from((deadline - now).max(0)).unwrap_or(0))
+    };
+    let mut interval = (remaining(task.lease_deadline.as_ref()) / 3).max(Duration::from_millis(50));
+    let request = pb::HeartbeatRequest {
+        key: task.key.clone(),
+        lease_id: task.lease_id.clone(),
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        match tasks.heartbeat(request.clone()).await {
+            Ok(response) => {
+                let left = remaining(response.get_ref().lease_deadline.as_ref());
+                interval = (left / 3).max(Duration::from_millis(50));
+            }
+            Err(status)
+                if status.code() == Code::FailedPrecondition || status.code() == Code::NotFound =>
+            {
+                return;
+            }
+            Err(status) => {
+                tracing::debug!(message = status.message(), "heartbeat failed; retrying");
+                interval = Duration::from_millis(200);
+            }
+        }
+    }
+}
+
+async fn report_outcome(
+    tasks: TaskServiceClient<Channel>,
+    task: &pb::Task,
+    key: pb::AttemptKey,
+    outcome: Result<Produced, AttemptFailure>,
+) {
+    match outcome {
+        Ok(produced) => {
+            let request = pb::CompleteTaskRequest {
+                key: Some(key),
+                lease_id: task.lease_id.clone(),
+                output: produced.output,
+                usage: produced.usage,
+            };
+            let result = with_patience(|| {
+                let mut tasks = tasks.clone();
+                let request = request.clone();
+                async move { tasks.complete_task(request).await.map(drop) }
+            })
+            .await;
+            if let Err(status) = result {
+                tracing::warn!(message = status.message(), "completion not accepted");
+            }
+        }
+        Err(failure) => {
+            tracing::info!(error = %failure.message, retryable = failure.retryable, "attempt failed");
+            let request = pb::FailTaskRequest {
+                key: Some(key),
+                lease_id: task.lease_id.clone(),
+                error: failure.message,
+                retryable: failure.retryable,
+                violations: failure.violations,
+                raw_output: failure.raw_output,
+            };
+            let result = with_patience(|| {
+                let mut tasks = tasks.clone();
+                let request = request.clone();
+                async move { tasks.fail_task(request).await.map(drop) }
+            })
+            .await;
+            if let Err(status) = result {
+                tracing::warn!(message = status.message(), "failure report not accepted");
+            }
+        }
+    }
+}
+
+/// Retries a report while the scheduler is unreachable (a restart), so a
+/// finished attempt is not lost; stops on any answer from the scheduler.
+async fn with_patience<F, Fut>(mut call: F) -> Result<(), Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Status>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == Code::Unavailable && started.elapsed() < REPORT_PATIENCE =>
+            {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}

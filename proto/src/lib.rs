@@ -8,10 +8,12 @@
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("orchestra.v1");
+    include!(concat!(env!("OUT_DIR"), "/orchestra.v1.serde.rs"));
 }
 
 /// The encoded `FileDescriptorSet` of every contract, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/orchestra_descriptor.bin"));
 
-pub use prost_types::Timestamp;
+/// The timestamp type of every message (with serde support).
+pub use pbjson_types::Timestamp;

@@ -1,6 +1,6 @@
 //! Protobuf timestamps from the epoch microseconds services store.
 
-use prost_types::Timestamp;
+use orchestra_proto::Timestamp;
 
 /// Now, in epoch microseconds.
 pub fn now_micros() -> i64 {
@@ -15,6 +15,14 @@ pub fn timestamp(micros: i64) -> Option<Timestamp> {
         seconds: micros.div_euclid(1_000_000),
         nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
     })
+}
+
+/// A timestamp as RFC 3339 text, as the proto3 JSON mapping writes it.
+pub fn rfc3339(timestamp: &Timestamp) -> String {
+    serde_json::to_value(timestamp)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Epoch microseconds of a protobuf timestamp; 0 for none.
@@ -33,5 +41,6 @@ mod tests {
         assert_eq!(t.nanos, 123_456_000);
         assert_eq!(micros(Some(&t)), 1_700_000_000_123_456);
         assert_eq!(timestamp(0), None);
+        assert_eq!(rfc3339(&t), "2023-11-14T22:13:20.123456+00:00");
     }
 }

@@ -91,7 +91,7 @@ fn humanize(duration: Duration) -> String {
 /// Heartbeats at a third of the lease's remaining time; returns once the
 /// scheduler says the lease is gone.
 async fn heartbeat_until_lost(mut tasks: TaskServiceClient<Channel>, task: &pb::Task) {
-    let remaining = |deadline: Option<&prost_types::Timestamp>| {
+    let remaining = |deadline: Option<&orchestra_proto::Timestamp>| {
         let deadline = orchestra_kit::time::micros(deadline);
         let now = orchestra_kit::time::now_micros();
         Duration::from_micros(u64::try_from((deadline - now).max(0)).unwrap_or(0))

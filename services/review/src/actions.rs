@@ -191,7 +191,7 @@ impl Review {
             "comment": decision.comment,
             "retry_phases": decision.retry_phases,
             "decided_by": decision.decided_by,
-            "decided_at": timestamp(decision.decided_at).map(|t| t.to_string()),
+            "decided_at": timestamp(decision.decided_at).map(|t| orchestra_kit::time::rfc3339(&t)),
         });
         let name = if task.output_name.is_empty() {
             DEFAULT_DECISION_NAME

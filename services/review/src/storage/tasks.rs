@@ -165,7 +165,7 @@ pub async fn finish_task(
 pub fn refuse_unless_actionable(task: &TaskRow, person: &str) -> Result<()> {
     if let Some(decision) = task.decision() {
         let at = orchestra_kit::time::timestamp(decision.decided_at)
-            .map(|t| t.to_string())
+            .map(|t| orchestra_kit::time::rfc3339(&t))
             .unwrap_or_default();
         return Err(Error::FailedPrecondition(format!(
             "task {} already decided by {} at {at}",

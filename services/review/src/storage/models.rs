@@ -57,14 +57,23 @@ pub struct TaskRow {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StoredRef {
+    /// The artifact (one output name within one run).
     pub artifact_id: String,
+    /// The version under review.
     pub version: i32,
+    /// The output name; equal names mark candidates to compare.
     pub name: String,
+    /// The run that produced it.
     pub run_id: String,
+    /// The phase that produced it.
     pub phase_id: String,
+    /// The attempt that produced it.
     pub attempt: i32,
+    /// Its media type.
     pub media_type: String,
+    /// Its content's sha256.
     pub sha256: String,
+    /// Its content's size.
     pub size_bytes: i64,
 }
 
@@ -106,9 +115,13 @@ impl From<StoredRef> for ArtifactRef {
 pub struct StoredDecision {
     /// A `DecisionKind` number.
     pub kind: i32,
+    /// The reviewer's comment ("submitted" for a form).
     pub comment: String,
+    /// APPROVE: the chosen item names.
     pub selected: Vec<String>,
+    /// RETRY: the phases to run again.
     pub retry_phases: Vec<String>,
+    /// The person who decided or submitted.
     pub decided_by: String,
     /// Epoch microseconds.
     pub decided_at: i64,

@@ -1,0 +1,424 @@
+//! The mesh for cross-service tests: the scheduler, the artifact store, the
+//! review service and a phase executor, each on its own loopback port over
+//! real gRPC, with a fresh database per test (Postgres or SQLite). Services
+//! can be stopped and started again on the same port, to test restarts.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use orchestra_db::Backend;
+use orchestra_db::testing::TestDb;
+use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orchestra_proto::v1::review_service_client::ReviewServiceClient;
+use orchestra_proto::v1::run_service_client::RunServiceClient;
+use orchestra_proto::v1::task_service_client::TaskServiceClient;
+use orchestra_proto::v1::template_service_client::TemplateServiceClient;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// One service's server, which can be stopped and started again.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    async fn spawn<F, Fut>(addr: SocketAddr, start: F) -> Server
+    where
+        F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = bind(addr).await;
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(start(listener, stopped));
+        Server {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            // A graceful stop waits for open streams; do not wait forever.
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// Binds a loopback address, retrying while a just-stopped server lets go.
+async fn bind(addr: SocketAddr) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot bind {addr}");
+}
+
+fn stopped(receiver: oneshot::Receiver<()>) -> impl Future<Output = ()> + Send {
+    async move {
+        let _ = receiver.await;
+    }
+}
+
+/// How to set the mesh up.
+#[derive(Debug, Clone)]
+pub struct MeshOptions {
+    /// Start a phase executor.
+    pub executor: bool,
+    /// The scheduler's lease time-to-live.
+    pub lease_ttl: Duration,
+}
+
+impl Default for MeshOptions {
+    fn default() -> Self {
+        MeshOptions {
+            executor: true,
+            lease_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The running mesh.
+pub struct Mesh {
+    db: TestDb,
+    data_dir: tempfile::TempDir,
+    options: MeshOptions,
+    scheduler: Server,
+    artifact_store: Server,
+    review: Server,
+    executor: Option<orchestra_phase_executor::Running>,
+}
+
+impl Mesh {
+    /// Starts every service on its own port with a fresh database.
+    pub async fn start(backend: Backend, options: MeshOptions) -> Mesh {
+        orchestra_kit::telemetry::init();
+        let db = TestDb::new(backend).await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        // Addresses first, so each service can be told where its peers are.
+        let artifact_store = Server::spawn(any, |l, s| async { drop((l, s)) }).await;
+        let review = Server::spawn(any, |l, s| async { drop((l, s)) }).await;
+        let scheduler = Server::spawn(any, |l, s| async { drop((l, s)) }).await;
+        let mut mesh = Mesh {
+            db,
+            data_dir,
+            options,
+            scheduler,
+            artifact_store,
+            review,
+            executor: None,
+        };
+        mesh.start_artifact_store().await;
+        mesh.start_review().await;
+        mesh.start_scheduler().await;
+        if mesh.options.executor {
+            mesh.start_executor();
+        }
+        mesh
+    }
+
+    /// The backend under test.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    fn url(addr: SocketAddr) -> String {
+        format!("http://{addr}")
+    }
+
+    /// The scheduler's URL.
+    pub fn scheduler_url(&self) -> String {
+        Self::url(self.scheduler.addr)
+    }
+
+    /// The data directory (blobs).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().to_owned()
+    }
+
+    async fn start_artifact_store(&mut self) {
+        let mut config = orchestra_artifact_store::Config::for_data_dir(self.data_dir.path());
+        config.database_url = self.db.url_for("artifact_store");
+        let store = orchestra_artifact_store::ArtifactStore::open(&config)
+            .await
+            .expect("artifact store opens");
+        self.artifact_store =
+            Server::spawn(self.artifact_store.addr, move |listener, stop| async move {
+                let mut routes = orchestra_kit::server::ServiceRoutes::new();
+                store.add_routes(&mut routes);
+                let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
+            })
+            .await;
+    }
+
+    async fn start_review(&mut self) {
+        let mut config = orchestra_review::Config::for_data_dir(
+            self.data_dir.path(),
+            &Self::url(self.scheduler.addr),
+            &Self::url(self.artifact_store.addr),
+        );
+        config.database_url = self.db.url_for("review");
+        let review = orchestra_review::Review::open(&config)
+            .await
+            .expect("review opens");
+        self.review = Server::spawn(self.review.addr, move |listener, stop| async move {
+            let (halt, halted) = tokio::sync::watch::channel(false);
+            let outbox = review.spawn_outbox(halted);
+            let mut routes = orchestra_kit::server::ServiceRoutes::new();
+            review.add_routes(&mut routes);
+            let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
+            let _ = halt.send(true);
+            outbox.abort();
+        })
+        .await;
+    }
+
+    /// Starts the scheduler (again) on its port.
+    pub async fn start_scheduler(&mut self) {
+        let mut config = orchestra_scheduler::Config::for_data_dir(
+            self.data_dir.path(),
+            &Self::url(self.review.addr),
+            &Self::url(self.artifact_store.addr),
+        );
+        config.database_url = self.db.url_for("scheduler");
+        config.lease_ttl_ms = u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+        let scheduler = orchestra_scheduler::Scheduler::open(&config)
+            .await
+            .expect("scheduler opens");
+        self.scheduler = Server::spawn(self.scheduler.addr, move |listener, stop| async move {
+            let _background = scheduler.spawn_background();
+            let mut routes = orchestra_kit::server::ServiceRoutes::new();
+            scheduler.add_routes(&mut routes);
+            let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
+        })
+        .await;
+    }
+
+    /// Stops the scheduler, as a crash would: its streams end, its
+    /// background loops stop, its port refuses connections.
+    pub async fn stop_scheduler(&mut self) {
+        self.scheduler.stop().await;
+    }
+
+    /// Starts a phase executor with a new id.
+    pub fn start_executor(&mut self) {
+        let config = orchestra_phase_executor::Config::with_urls(
+            &Self::url(self.scheduler.addr),
+            &Self::url(self.artifact_store.addr),
+        );
+        let executor = orchestra_phase_executor::Executor::new(&config).expect("executor");
+        self.executor = Some(executor.start());
+    }
+
+    /// Stops the executor; leases it holds expire.
+    pub fn stop_executor(&mut self) {
+        self.executor = None;
+    }
+
+    async fn channel(addr: SocketAddr) -> Channel {
+        Channel::from_shared(Self::url(addr))
+            .expect("url")
+            .connect_lazy()
+    }
+
+    /// A TemplateService client.
+    pub async fn templates(&self) -> TemplateServiceClient<Channel> {
+        TemplateServiceClient::new(Self::channel(self.scheduler.addr).await)
+    }
+
+    /// A RunService client.
+    pub async fn runs(&self) -> RunServiceClient<Channel> {
+        RunServiceClient::new(Self::channel(self.scheduler.addr).await)
+    }
+
+    /// A TaskService client, for tests that act as an executor.
+    pub async fn tasks(&self) -> TaskServiceClient<Channel> {
+        TaskServiceClient::new(Self::channel(self.scheduler.addr).await)
+    }
+
+    /// A ReviewService client.
+    pub async fn review(&self) -> ReviewServiceClient<Channel> {
+        ReviewServiceClient::new(Self::channel(self.review.addr).await)
+    }
+
+    /// An ArtifactService client.
+    pub async fn artifacts(&self) -> ArtifactServiceClient<Channel> {
+        ArtifactServiceClient::new(Self::channel(self.artifact_store.addr).await)
+    }
+
+    /// Stores a template from the examples folder (or any file), sending the
+    /// files it refers to along, as the CLI does.
+    pub async fn apply_template(&self, path: &std::path::Path) -> pb::Template {
+        let source = std::fs::read_to_string(path).expect("template file");
+        let dir = path.parent().expect("folder").to_owned();
+        let files = referenced_files(&source, &dir);
+        self.templates()
+            .await
+            .create_template(pb::CreateTemplateRequest {
+                source: Some(pb::TemplateSource {
+                    source,
+                    format: pb::TemplateFormat::Unspecified as i32,
+                    files: files.into_iter().collect(),
+                }),
+            })
+            .await
+            .expect("template stored")
+            .into_inner()
+            .template
+            .expect("template")
+    }
+
+    /// Polls `check` until it returns `Some`, for at most `limit`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, limit: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(started.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A run's snapshot.
+    pub async fn run(&self, run_id: &str) -> pb::GetRunResponse {
+        self.runs()
+            .await
+            .get_run(pb::GetRunRequest {
+                run_id: run_id.to_owned(),
+            })
+            .await
+            .expect("run")
+            .into_inner()
+    }
+
+    /// The open human task of a run's phase, once it is open.
+    pub async fn human_task(&self, run_id: &str, phase_id: &str) -> pb::HumanTask {
+        let run_id = run_id.to_owned();
+        let phase_id = phase_id.to_owned();
+        self.eventually(
+            &format!("a human task for {phase_id}"),
+            Duration::from_secs(30),
+            || {
+                let run_id = run_id.clone();
+                let phase_id = phase_id.clone();
+                async move {
+                    let inbox = self
+                        .review()
+                        .await
+                        .list_inbox(pb::ListInboxRequest {
+                            include_closed: false,
+                            run_id,
+                        })
+                        .await
+                        .ok()?
+                        .into_inner();
+                    inbox
+                        .tasks
+                        .into_iter()
+                        .find(|t| t.key.as_ref().is_some_and(|k| k.phase_id == phase_id))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Waits until a run's status is one of `statuses`.
+    pub async fn run_reaches(
+        &self,
+        run_id: &str,
+        statuses: &[pb::RunStatus],
+    ) -> pb::GetRunResponse {
+        self.eventually("the run's status", Duration::from_secs(60), || async {
+            let snapshot = self.run(run_id).await;
+            let status = snapshot.run.as_ref().map(|r| r.status)?;
+            statuses
+                .iter()
+                .any(|s| *s as i32 == status)
+                .then_some(snapshot)
+        })
+        .await
+    }
+
+    /// Stops every service.
+    pub async fn stop(mut self) {
+        self.executor = None;
+        self.scheduler.stop().await;
+        self.review.stop().await;
+        self.artifact_store.stop().await;
+    }
+}
+
+/// The files a template's source refers to, read from its folder.
+pub fn referenced_files(source: &str, dir: &std::path::Path) -> BTreeMap<String, String> {
+    let files = std::cell::RefCell::new(BTreeMap::new());
+    if let Ok(mut template) = parse_template(source) {
+        let _ = template.bundle_with(&|path| {
+            let text = std::fs::read_to_string(dir.join(path))?;
+            files.borrow_mut().insert(path.to_owned(), text.clone());
+            Ok(text)
+        });
+    }
+    files.into_inner()
+}
+
+fn parse_template(source: &str) -> Result<orchestra_model::Template, orchestra_model::Violation> {
+    orchestra_model::Template::parse(source, orchestra_model::Format::Auto)
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// Generates, for each `async fn f(backend: Backend)`, a test per backend:
+/// `postgres::f` and `sqlite::f`.
+#[macro_export]
+macro_rules! mesh_tests {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(orchestra_db::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(orchestra_db::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}

@@ -418,6 +418,19 @@ async fn large_content_streams_back_from_the_blob_store(db: &TestDb) {
     assert_eq!(chunks.len(), 16, "64 KiB chunks");
     assert_eq!(chunks.concat(), content);
 
+    // Above tonic's default 4 MiB limit: the server accepts up to 64 MiB.
+    let big = vec![7_u8; 5 * 1024 * 1024];
+    let big = put(
+        &mut server,
+        put_request("run1", "big", 1, "application/octet-stream", &big),
+    )
+    .await;
+    assert!(big.created);
+    assert_eq!(
+        reference(big.artifact.as_ref().expect("artifact")).size_bytes,
+        5 * 1024 * 1024
+    );
+
     let small = put(
         &mut server,
         put_request("run1", "note", 1, "text/plain", b"short"),

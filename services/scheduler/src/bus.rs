@@ -13,6 +13,7 @@ pub struct Bus {
     events: watch::Sender<u64>,
     tasks: Arc<Notify>,
     outbox: Arc<Notify>,
+    closed: watch::Sender<bool>,
 }
 
 impl Default for Bus {
@@ -21,6 +22,7 @@ impl Default for Bus {
             events: watch::channel(0).0,
             tasks: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
+            closed: watch::channel(false).0,
         }
     }
 }
@@ -54,5 +56,18 @@ impl Bus {
     /// Waits for [`Bus::outbox_added`].
     pub fn outbox(&self) -> Arc<Notify> {
         self.outbox.clone()
+    }
+
+    /// The scheduler is stopping: open streams end so the server can drain.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Resolves once [`Bus::close`] was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closed = self.closed.subscribe();
+        async move {
+            let _ = closed.wait_for(|closed| *closed).await;
+        }
     }
 }

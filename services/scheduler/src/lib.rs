@@ -129,6 +129,24 @@ impl Scheduler {
             )));
     }
 
+    /// Ends the scheduler's open streams (leases, watches), so a server
+    /// shutting down can drain; call it when the shutdown signal arrives.
+    pub fn close_streams(&self) {
+        self.engine.bus().close();
+    }
+
+    /// Wraps a shutdown signal so open streams end when it fires.
+    pub fn draining(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = ()> + Send {
+        let scheduler = self.clone();
+        async move {
+            shutdown.await;
+            scheduler.close_streams();
+        }
+    }
+
     /// Starts the lease sweeper and the outbox dispatcher.
     pub fn spawn_background(&self) -> Background {
         let engine = self.engine.clone();
@@ -156,7 +174,7 @@ pub async fn serve(
     scheduler.add_routes(&mut routes);
     let _background = scheduler.spawn_background();
     tracing::info!(addr = %listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?, "scheduler listening");
-    orchestra_kit::server::serve(routes, listener, shutdown)
+    orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown))
         .await
         .map_err(|e| Error::Unavailable(format!("server failed: {e}")))
 }

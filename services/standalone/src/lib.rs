@@ -95,7 +95,7 @@ pub async fn serve(
     let _scheduler_background = scheduler.spawn_background();
     let _executor = (options.executor_slots > 0).then(|| executor.start());
 
-    let served = orchestra_kit::server::serve(routes, listener, shutdown).await;
+    let served = orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown)).await;
     let _ = stop_review.send(true);
     let _ = review_outbox.await;
     served.context("server failed")

@@ -210,7 +210,8 @@ impl Mesh {
             let _background = scheduler.spawn_background();
             let mut routes = orchestra_kit::server::ServiceRoutes::new();
             scheduler.add_routes(&mut routes);
-            let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
+            let shutdown = scheduler.draining(stopped(stop));
+            let _ = orchestra_kit::server::serve(routes, listener, shutdown).await;
         })
         .await;
     }

@@ -285,6 +285,8 @@ impl RunService for RunSvc {
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let mut wake = engine.bus().watch_events();
+            let closed = engine.bus().closed();
+            tokio::pin!(closed);
             let mut after = request.after_seq;
             let mut finished = false;
             loop {
@@ -325,6 +327,11 @@ impl RunService for RunSvc {
                     _ = wake.changed() => {}
                     () = tokio::time::sleep(WATCH_POLL) => {}
                     () = sender.closed() => return,
+                    () = &mut closed => {
+                        let status = Status::unavailable("the scheduler is stopping; watch again from your last sequence");
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
                 }
             }
         });

@@ -70,6 +70,8 @@ impl TaskService for TaskSvc {
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let wake = engine.bus().tasks();
+            let closed = engine.bus().closed();
+            tokio::pin!(closed);
             loop {
                 let notified = wake.notified();
                 tokio::pin!(notified);
@@ -99,6 +101,7 @@ impl TaskService for TaskSvc {
                     () = &mut notified => {}
                     () = tokio::time::sleep(LEASE_POLL) => {}
                     () = sender.closed() => return,
+                    () = &mut closed => return,
                 }
             }
         });

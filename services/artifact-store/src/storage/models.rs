@@ -19,12 +19,13 @@ pub(crate) struct ContentRow {
     pub created_at: i64,
 }
 
-/// An artifact: one name within one run.
+/// An artifact: one phase's output name within one run.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = artifacts)]
 pub(crate) struct ArtifactRow {
     pub id: String,
     pub run_id: String,
+    pub phase_id: String,
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,

@@ -13,10 +13,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// One output name within one run.
+    /// One phase's output name within one run.
     artifacts (id) {
         id -> Text,
         run_id -> Text,
+        phase_id -> Text,
         name -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,

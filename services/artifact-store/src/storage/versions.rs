@@ -30,6 +30,7 @@ pub(crate) async fn put_version(
         let artifact = ArtifactRow {
             id: uuid::Uuid::now_v7().to_string(),
             run_id: new.run_id.clone(),
+            phase_id: new.phase_id.clone(),
             name: new.name.clone(),
             created_at: now,
             updated_at: now,
@@ -41,6 +42,7 @@ pub(crate) async fn put_version(
             .await?;
         let artifact_id: String = artifacts::table
             .filter(artifacts::run_id.eq(&new.run_id))
+            .filter(artifacts::phase_id.eq(&new.phase_id))
             .filter(artifacts::name.eq(&new.name))
             .select(artifacts::id)
             .first(conn)

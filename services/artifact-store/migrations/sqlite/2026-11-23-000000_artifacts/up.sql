@@ -8,14 +8,16 @@ CREATE TABLE contents (
     created_at BIGINT NOT NULL
 );
 
--- One output name within one run; its versions count up from 1.
+-- One phase's output name within one run; each attempt of the phase adds a
+-- version, counting up from 1.
 CREATE TABLE artifacts (
     id TEXT PRIMARY KEY,
     run_id TEXT NOT NULL,
+    phase_id TEXT NOT NULL,
     name TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    UNIQUE (run_id, name)
+    UNIQUE (run_id, phase_id, name)
 );
 
 -- One attempt's output: the primary key keeps version numbers unique, the

@@ -355,7 +355,7 @@ async fn store_output(
             ),
             retryable: true,
             violations: artifact.violations,
-            raw_output: Some(reference),
+            raw_output: Some(Box::new(reference)),
         });
     }
     Ok(reference)

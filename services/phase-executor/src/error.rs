@@ -14,7 +14,7 @@ pub struct AttemptFailure {
     /// Where the output broke its schema.
     pub violations: Vec<pb::FieldViolation>,
     /// The rejected output, kept in the artifact store.
-    pub raw_output: Option<pb::ArtifactRef>,
+    pub raw_output: Option<Box<pb::ArtifactRef>>,
 }
 
 impl AttemptFailure {

@@ -153,7 +153,7 @@ async fn report_outcome(
                 error: failure.message,
                 retryable: failure.retryable,
                 violations: failure.violations,
-                raw_output: failure.raw_output,
+                raw_output: failure.raw_output.map(|r| *r),
             };
             let result = with_patience(|| {
                 let mut tasks = tasks.clone();

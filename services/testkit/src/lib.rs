@@ -74,10 +74,8 @@ async fn bind(addr: SocketAddr) -> TcpListener {
     panic!("cannot bind {addr}");
 }
 
-fn stopped(receiver: oneshot::Receiver<()>) -> impl Future<Output = ()> + Send {
-    async move {
-        let _ = receiver.await;
-    }
+async fn stopped(receiver: oneshot::Receiver<()>) {
+    let _ = receiver.await;
 }
 
 /// How to set the mesh up.

@@ -62,7 +62,7 @@ impl RunTx {
             .await?
             .ok_or_else(|| Error::NotFound(format!("run {run_id} does not exist")))?;
         let phases = c.load_phases(run_id).await?;
-        Ok(RunTx::new(run, phases, now)?)
+        RunTx::new(run, phases, now)
     }
 
     /// Wraps a run that is being created (its rows not yet stored).

@@ -25,9 +25,33 @@ pub fn from_vars<T: DeserializeOwned>(
     prefix: &str,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
+    let vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(prefix))
+        .collect();
     envy::prefixed(prefix)
-        .from_iter(vars)
-        .map_err(|error| describe(prefix, error))
+        .from_iter::<_, T>(vars.clone())
+        .map_err(|error| {
+            let mut described = describe(prefix, error);
+            if described.variable.ends_with('*') {
+                // Types that parse themselves (socket addresses, say) fail
+                // without naming their field: find the variable whose
+                // removal changes the outcome.
+                if let Some((culprit, value)) = vars.iter().find(|(key, _)| {
+                    let others = vars.iter().filter(|(k, _)| k != key).cloned();
+                    envy::prefixed(prefix)
+                        .from_iter::<_, T>(others)
+                        .map_err(|e| describe(prefix, e).problem)
+                        .err()
+                        .as_deref()
+                        != Some(described.problem.as_str())
+                }) {
+                    described.problem = format!("{} (got `{value}`)", described.problem);
+                    described.variable = culprit.clone();
+                }
+            }
+            described
+        })
 }
 
 fn describe(prefix: &str, error: envy::Error) -> ConfigError {
@@ -59,8 +83,25 @@ mod tests {
     #[derive(Debug, serde::Deserialize)]
     struct Sample {
         port: u16,
+        #[serde(default = "default_addr")]
+        addr: std::net::SocketAddr,
         #[serde(default)]
         name: Option<String>,
+    }
+
+    fn default_addr() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 1))
+    }
+
+    #[test]
+    fn a_value_that_parses_itself_is_still_named() {
+        let err = from_vars::<Sample>(
+            "APP_",
+            vars(&[("APP_PORT", "7"), ("APP_ADDR", "localhost-ish")]),
+        )
+        .expect_err("not a socket address");
+        assert_eq!(err.variable, "APP_ADDR");
+        assert!(err.problem.contains("localhost-ish"), "{}", err.problem);
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -76,6 +117,7 @@ mod tests {
             from_vars("APP_", vars(&[("APP_PORT", "7"), ("OTHER_PORT", "9")])).expect("valid");
         assert_eq!(sample.port, 7);
         assert_eq!(sample.name, None);
+        assert_eq!(sample.addr, default_addr());
     }
 
     #[test]

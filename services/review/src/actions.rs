@@ -12,7 +12,7 @@ use orchestra_proto::v1::{
     HumanTaskKind, HumanTaskState, OpenTaskRequest, ResolveHumanPhaseRequest,
 };
 
-use crate::storage::models::{StoredDecision, StoredRef, TaskRow};
+use crate::storage::models::{StoredDecision, TaskRow};
 use crate::storage::tasks;
 use crate::{Error, Result, Review, forms};
 
@@ -250,10 +250,10 @@ fn new_task_row(request: OpenTaskRequest) -> Result<TaskRow> {
             "run_id and phase_id are required",
         ));
     }
-    let inputs: BTreeMap<String, StoredRef> = request
+    let inputs: BTreeMap<String, ArtifactRef> = request
         .inputs
         .iter()
-        .map(|(name, r)| (name.clone(), StoredRef::from(r)))
+        .map(|(name, r)| (name.clone(), r.clone()))
         .collect();
     let now = now_micros();
     Ok(TaskRow {

@@ -4,67 +4,23 @@
 use orchestra_kit::time::timestamp;
 use orchestra_model::{PhaseKind, PhaseState, RunStatus, Template};
 use orchestra_proto::v1 as pb;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::storage::models::{PhaseRow, RunRow, TemplateRow};
 
-/// An artifact reference as stored in the scheduler's JSON columns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredRef {
-    pub artifact_id: String,
-    pub version: i32,
-    pub name: String,
-    pub run_id: String,
-    pub phase_id: String,
-    pub attempt: i32,
-    pub media_type: String,
-    pub sha256: String,
-    pub size_bytes: i64,
-}
-
-impl From<&pb::ArtifactRef> for StoredRef {
-    fn from(r: &pb::ArtifactRef) -> Self {
-        StoredRef {
-            artifact_id: r.artifact_id.clone(),
-            version: r.version,
-            name: r.name.clone(),
-            run_id: r.run_id.clone(),
-            phase_id: r.phase_id.clone(),
-            attempt: r.attempt,
-            media_type: r.media_type.clone(),
-            sha256: r.sha256.clone(),
-            size_bytes: r.size_bytes,
-        }
-    }
-}
-
-impl From<StoredRef> for pb::ArtifactRef {
-    fn from(r: StoredRef) -> Self {
-        pb::ArtifactRef {
-            artifact_id: r.artifact_id,
-            version: r.version,
-            name: r.name,
-            run_id: r.run_id,
-            phase_id: r.phase_id,
-            attempt: r.attempt,
-            media_type: r.media_type,
-            sha256: r.sha256,
-            size_bytes: r.size_bytes,
-        }
-    }
-}
-
 /// Reads a stored JSON reference.
 pub fn parse_ref(json: &str) -> Result<pb::ArtifactRef> {
-    serde_json::from_str::<StoredRef>(json)
-        .map(Into::into)
-        .map_err(|e| Error::Corrupt(format!("artifact reference: {e}")))
+    serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("artifact reference: {e}")))
 }
 
-/// Writes a reference for a JSON column.
+/// Writes a reference for a JSON column (the proto3 JSON mapping).
 pub fn ref_json(r: &pb::ArtifactRef) -> String {
-    serde_json::to_string(&StoredRef::from(r)).unwrap_or_default()
+    serde_json::to_string(r).unwrap_or_default()
+}
+
+/// Reads a run's stored inputs.
+pub fn parse_inputs(json: &str) -> Result<std::collections::BTreeMap<String, pb::ArtifactRef>> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("run inputs: {e}")))
 }
 
 /// The contract's phase state.
@@ -177,9 +133,7 @@ pub fn template_message(row: &TemplateRow) -> Result<pb::Template> {
 
 /// A run as the contract shows it.
 pub fn run_message(row: &RunRow) -> Result<pb::Run> {
-    let inputs: std::collections::BTreeMap<String, StoredRef> =
-        serde_json::from_str(&row.inputs_json)
-            .map_err(|e| Error::Corrupt(format!("run inputs: {e}")))?;
+    let inputs = parse_inputs(&row.inputs_json)?;
     Ok(pb::Run {
         id: row.id.clone(),
         template_name: row.template_name.clone(),
@@ -191,7 +145,7 @@ pub fn run_message(row: &RunRow) -> Result<pb::Run> {
         created_at: timestamp(row.created_at),
         updated_at: timestamp(row.updated_at),
         last_seq: row.last_seq,
-        inputs: inputs.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        inputs: inputs.into_iter().collect(),
     })
 }
 

@@ -39,7 +39,7 @@ pub struct TaskRow {
     pub form_schema_json: String,
     /// The name of the phase's output artifact.
     pub output_name: String,
-    /// JSON object of input name to [`StoredRef`].
+    /// JSON object of input name to artifact reference (proto3 JSON).
     pub inputs_json: String,
     /// JSON array of view names.
     pub show_json: String,
@@ -51,62 +51,6 @@ pub struct TaskRow {
     pub created_at: i64,
     /// Epoch microseconds of the last change.
     pub updated_at: i64,
-}
-
-/// An artifact ref as stored inside a task row.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StoredRef {
-    /// The artifact (one output name within one run).
-    pub artifact_id: String,
-    /// The version under review.
-    pub version: i32,
-    /// The output name; equal names mark candidates to compare.
-    pub name: String,
-    /// The run that produced it.
-    pub run_id: String,
-    /// The phase that produced it.
-    pub phase_id: String,
-    /// The attempt that produced it.
-    pub attempt: i32,
-    /// Its media type.
-    pub media_type: String,
-    /// Its content's sha256.
-    pub sha256: String,
-    /// Its content's size.
-    pub size_bytes: i64,
-}
-
-impl From<&ArtifactRef> for StoredRef {
-    fn from(r: &ArtifactRef) -> Self {
-        StoredRef {
-            artifact_id: r.artifact_id.clone(),
-            version: r.version,
-            name: r.name.clone(),
-            run_id: r.run_id.clone(),
-            phase_id: r.phase_id.clone(),
-            attempt: r.attempt,
-            media_type: r.media_type.clone(),
-            sha256: r.sha256.clone(),
-            size_bytes: r.size_bytes,
-        }
-    }
-}
-
-impl From<StoredRef> for ArtifactRef {
-    fn from(r: StoredRef) -> Self {
-        ArtifactRef {
-            artifact_id: r.artifact_id,
-            version: r.version,
-            name: r.name,
-            run_id: r.run_id,
-            phase_id: r.phase_id,
-            attempt: r.attempt,
-            media_type: r.media_type,
-            sha256: r.sha256,
-            size_bytes: r.size_bytes,
-        }
-    }
 }
 
 /// A decision as stored inside a task row.
@@ -143,7 +87,7 @@ impl StoredDecision {
 
 impl TaskRow {
     /// The inputs by name, in name order.
-    pub fn inputs(&self) -> BTreeMap<String, StoredRef> {
+    pub fn inputs(&self) -> BTreeMap<String, ArtifactRef> {
         // Written by this crate only; unreadable text means no inputs rather
         // than a task nobody can open.
         serde_json::from_str(&self.inputs_json).unwrap_or_default()
@@ -177,7 +121,7 @@ impl TaskRow {
             .into_iter()
             .map(|(name, r)| ReviewItem {
                 name,
-                artifact: Some(r.into()),
+                artifact: Some(r),
                 content: String::new(),
             })
             .collect();

@@ -15,7 +15,7 @@ use orchestra_proto::v1 as pb;
 use sha2::{Digest, Sha256};
 
 use crate::bus::Bus;
-use crate::convert::{StoredRef, ref_json};
+use crate::convert::ref_json;
 use crate::error::{Error, Result};
 use crate::storage::models::{
     EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state,
@@ -290,11 +290,6 @@ impl Engine {
     pub async fn start_run(&self, start: StartRun) -> Result<RunRow> {
         let at = now();
         let template = crate::convert::parse_spec(&start.template.spec_json)?;
-        let inputs: BTreeMap<String, StoredRef> = start
-            .inputs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.into()))
-            .collect();
         let run = RunRow {
             id: start.run_id.clone(),
             template_id: start.template.id.clone(),
@@ -305,7 +300,7 @@ impl Engine {
             seed: start.seed as i64,
             auto_advance: start.auto_advance,
             cancelled: false,
-            inputs_json: serde_json::to_string(&inputs).unwrap_or_else(|_| "{}".into()),
+            inputs_json: serde_json::to_string(&start.inputs).unwrap_or_else(|_| "{}".into()),
             request_id: start.request_id.clone(),
             last_seq: 0,
             created_at: at,

@@ -15,7 +15,7 @@ use orchestra_model::{
 use orchestra_proto::v1 as pb;
 use prost::Message;
 
-use crate::convert::{self, StoredRef, parse_ref, ref_json};
+use crate::convert::{self, parse_inputs, parse_ref, ref_json};
 use crate::error::{Error, Result};
 use crate::storage::Store;
 use crate::storage::models::{EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, task_state};
@@ -307,9 +307,7 @@ impl RunTx {
     /// whose source produced nothing (a skipped phase) is left out.
     pub fn resolve_inputs(&self, index: usize) -> Result<BTreeMap<String, pb::ArtifactRef>> {
         let spec = self.spec(index)?;
-        let run_inputs: BTreeMap<String, StoredRef> =
-            serde_json::from_str(&self.run.inputs_json)
-                .map_err(|e| Error::Corrupt(format!("run inputs: {e}")))?;
+        let run_inputs = parse_inputs(&self.run.inputs_json)?;
         let mut resolved = BTreeMap::new();
         for (local, reference) in &spec.inputs {
             let Some((source, name)) = reference.split_once('.') else {
@@ -317,7 +315,7 @@ impl RunTx {
             };
             if source == "input" {
                 if let Some(r) = run_inputs.get(name) {
-                    resolved.insert(local.clone(), r.clone().into());
+                    resolved.insert(local.clone(), r.clone());
                 }
                 continue;
             }

@@ -1,7 +1,8 @@
 //! In-process wake-ups after a commit: run watchers re-read the event log,
 //! lease streams look for tasks, the outbox dispatcher looks for hand-offs.
 //! They carry no data (the database is the truth), so a missed wake-up costs
-//! only latency: every waiter also polls, which also covers other replicas.
+//! only latency: every waiter also polls. Commits of other replicas arrive
+//! through Postgres LISTEN/NOTIFY (see [`crate::listen`]).
 
 use std::sync::Arc;
 
@@ -14,20 +15,39 @@ pub struct Bus {
     tasks: Arc<Notify>,
     outbox: Arc<Notify>,
     closed: watch::Sender<bool>,
+    poll: std::time::Duration,
 }
 
 impl Default for Bus {
     fn default() -> Self {
+        Bus::new(std::time::Duration::from_millis(500))
+    }
+}
+
+impl Bus {
+    /// Signals whose waiters also poll every `poll`.
+    pub fn new(poll: std::time::Duration) -> Self {
         Bus {
+            poll,
             events: watch::channel(0).0,
             tasks: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
             closed: watch::channel(false).0,
         }
     }
-}
 
-impl Bus {
+    /// How often waiters look without a wake-up.
+    pub fn poll_interval(&self) -> std::time::Duration {
+        self.poll
+    }
+
+    /// Something changed, possibly in another replica: wake every waiter.
+    pub fn everything_changed(&self) {
+        self.events_appended();
+        self.tasks_changed();
+        self.outbox_added();
+    }
+
     /// Some run has new events.
     pub fn events_appended(&self) {
         self.events.send_modify(|generation| *generation += 1);

@@ -26,6 +26,11 @@ pub struct Config {
     /// heartbeat before its attempt is retried.
     #[serde(default = "default_lease_ttl_ms")]
     pub lease_ttl_ms: u64,
+    /// `ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS`: how often lease streams and
+    /// watchers look for work without being woken (wake-ups come in-process
+    /// and, on Postgres, from other replicas by LISTEN/NOTIFY).
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
     /// `ORCHESTRA_SCHEDULER_PROVIDERS`: LLM providers templates may name,
     /// comma-separated, besides `offline`.
     #[serde(default)]
@@ -48,6 +53,10 @@ fn default_artifact_store_url() -> String {
     "http://127.0.0.1:50053".to_owned()
 }
 
+fn default_poll_interval_ms() -> u64 {
+    500
+}
+
 fn default_lease_ttl_ms() -> u64 {
     30_000
 }
@@ -67,8 +76,14 @@ impl Config {
             review_url: review_url.to_owned(),
             artifact_store_url: artifact_store_url.to_owned(),
             lease_ttl_ms: default_lease_ttl_ms(),
+            poll_interval_ms: default_poll_interval_ms(),
             providers: Vec::new(),
         }
+    }
+
+    /// The polling interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
     }
 
     /// The lease time-to-live.

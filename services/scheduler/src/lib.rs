@@ -6,7 +6,8 @@
 //! - [`grpc`]: TemplateService, RunService and TaskService.
 //! - [`storage`]: the scheduler's tables and queries, for both backends.
 //! - [`outbox`]: hand-offs to the review service that survive restarts.
-//! - [`bus`]: in-process wake-ups after commits.
+//! - [`bus`]: in-process wake-ups after commits; [`listen`]: wake-ups from
+//!   other replicas (Postgres LISTEN/NOTIFY).
 //!
 //! [`Scheduler`] ties them together; `main.rs` and the all-in-one process
 //! only configure and start it.
@@ -17,6 +18,7 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod grpc;
+pub mod listen;
 pub mod outbox;
 pub mod storage;
 
@@ -50,6 +52,7 @@ const LEASE_SWEEP: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Scheduler {
     engine: Engine,
+    database_url: String,
     review: ReviewServiceClient<Channel>,
     artifacts: ArtifactServiceClient<Channel>,
 }
@@ -89,7 +92,7 @@ impl Scheduler {
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
             db,
-            bus::Bus::default(),
+            bus::Bus::new(config.poll_interval()),
             catalog,
             LeaseSettings {
                 ttl: config.lease_ttl(),
@@ -98,6 +101,7 @@ impl Scheduler {
         );
         Ok(Scheduler {
             engine,
+            database_url: config.database_url.clone(),
             review: ReviewServiceClient::new(lazy_channel(
                 &config.review_url,
                 "ORCHESTRA_SCHEDULER_REVIEW_URL",
@@ -147,7 +151,8 @@ impl Scheduler {
         }
     }
 
-    /// Starts the lease sweeper and the outbox dispatcher.
+    /// Starts the lease sweeper, the outbox dispatcher and, on Postgres, the
+    /// listener for other replicas' commits.
     pub fn spawn_background(&self) -> Background {
         let engine = self.engine.clone();
         let sweeper = tokio::spawn(async move {
@@ -159,7 +164,14 @@ impl Scheduler {
             }
         });
         let dispatcher = tokio::spawn(outbox::run(self.engine.clone(), self.review.clone()));
-        Background(vec![sweeper, dispatcher])
+        let mut loops = vec![sweeper, dispatcher];
+        if self.engine.db().backend() == orchestra_db::Backend::Postgres {
+            loops.push(tokio::spawn(listen::run(
+                self.database_url.clone(),
+                self.engine.bus().clone(),
+            )));
+        }
+        Background(loops)
     }
 }
 

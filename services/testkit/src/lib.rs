@@ -85,6 +85,8 @@ pub struct MeshOptions {
     pub executor: bool,
     /// The scheduler's lease time-to-live.
     pub lease_ttl: Duration,
+    /// How often the scheduler looks for work without a wake-up.
+    pub poll_interval: Duration,
 }
 
 impl Default for MeshOptions {
@@ -92,6 +94,7 @@ impl Default for MeshOptions {
         MeshOptions {
             executor: true,
             lease_ttl: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(500),
         }
     }
 }
@@ -105,6 +108,7 @@ pub struct Mesh {
     artifact_store: Server,
     review: Server,
     executor: Option<orchestra_phase_executor::Running>,
+    replicas: Vec<Server>,
 }
 
 impl Mesh {
@@ -126,6 +130,7 @@ impl Mesh {
             artifact_store,
             review,
             executor: None,
+            replicas: Vec::new(),
         };
         mesh.start_artifact_store().await;
         mesh.start_review().await;
@@ -192,8 +197,7 @@ impl Mesh {
         .await;
     }
 
-    /// Starts the scheduler (again) on its port.
-    pub async fn start_scheduler(&mut self) {
+    fn scheduler_config(&self) -> orchestra_scheduler::Config {
         let mut config = orchestra_scheduler::Config::for_data_dir(
             self.data_dir.path(),
             &Self::url(self.review.addr),
@@ -201,17 +205,38 @@ impl Mesh {
         );
         config.database_url = self.db.url_for("scheduler");
         config.lease_ttl_ms = u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let scheduler = orchestra_scheduler::Scheduler::open(&config)
+        config.poll_interval_ms =
+            u64::try_from(self.options.poll_interval.as_millis()).unwrap_or(u64::MAX);
+        config
+    }
+
+    async fn spawn_scheduler(&self, addr: SocketAddr) -> Server {
+        let scheduler = orchestra_scheduler::Scheduler::open(&self.scheduler_config())
             .await
             .expect("scheduler opens");
-        self.scheduler = Server::spawn(self.scheduler.addr, move |listener, stop| async move {
+        Server::spawn(addr, move |listener, stop| async move {
             let _background = scheduler.spawn_background();
             let mut routes = orchestra_kit::server::ServiceRoutes::new();
             scheduler.add_routes(&mut routes);
             let shutdown = scheduler.draining(stopped(stop));
             let _ = orchestra_kit::server::serve(routes, listener, shutdown).await;
         })
-        .await;
+        .await
+    }
+
+    /// Starts the scheduler (again) on its port.
+    pub async fn start_scheduler(&mut self) {
+        self.scheduler = self.spawn_scheduler(self.scheduler.addr).await;
+    }
+
+    /// Starts another scheduler replica on the same database; returns its URL.
+    pub async fn start_scheduler_replica(&mut self) -> String {
+        let replica = self
+            .spawn_scheduler(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await;
+        let url = Self::url(replica.addr);
+        self.replicas.push(replica);
+        url
     }
 
     /// Stops the scheduler, as a crash would: its streams end, its
@@ -222,8 +247,13 @@ impl Mesh {
 
     /// Starts a phase executor with a new id.
     pub fn start_executor(&mut self) {
+        self.start_executor_at(&Self::url(self.scheduler.addr));
+    }
+
+    /// Starts a phase executor that leases from the given scheduler.
+    pub fn start_executor_at(&mut self, scheduler_url: &str) {
         let config = orchestra_phase_executor::Config::with_urls(
-            &Self::url(self.scheduler.addr),
+            scheduler_url,
             &Self::url(self.artifact_store.addr),
         );
         let executor = orchestra_phase_executor::Executor::new(&config).expect("executor");
@@ -367,6 +397,9 @@ impl Mesh {
     /// Stops every service.
     pub async fn stop(mut self) {
         self.executor = None;
+        for mut replica in std::mem::take(&mut self.replicas) {
+            replica.stop().await;
+        }
         self.scheduler.stop().await;
         self.review.stop().await;
         self.artifact_store.stop().await;

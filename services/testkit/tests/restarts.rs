@@ -208,3 +208,57 @@ mesh_tests!(
     a_restarted_scheduler_finishes_the_run,
     a_decision_made_while_the_scheduler_is_down_is_applied,
 );
+
+/// Two scheduler replicas on one Postgres database: a run started on one is
+/// leased and watched through the other, woken by LISTEN/NOTIFY (polling is
+/// set far too slow to pass this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_wake_each_other() {
+    let mut mesh = Mesh::start(
+        Backend::Postgres,
+        MeshOptions {
+            executor: false,
+            poll_interval: Duration::from_secs(60),
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let replica = mesh.start_scheduler_replica().await;
+    mesh.start_executor_at(&replica);
+    mesh.apply_template(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diamond.yaml"),
+    )
+    .await;
+    let mut runs_on_replica = pb::run_service_client::RunServiceClient::connect(replica)
+        .await
+        .expect("replica");
+    let run = mesh
+        .runs()
+        .await
+        .start_run(pb::StartRunRequest {
+            template_name: "diamond".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start on the first replica")
+        .into_inner()
+        .run
+        .expect("run");
+    let mut stream = runs_on_replica
+        .watch_run(pb::WatchRunRequest {
+            run_id: run.id.clone(),
+            after_seq: 0,
+        })
+        .await
+        .expect("watch on the second replica")
+        .into_inner();
+    let mut seqs = Vec::new();
+    read_until(&mut stream, &mut seqs, |_| false).await;
+    let done = mesh.run(&run.id).await;
+    assert_eq!(
+        done.run.map(|r| r.status),
+        Some(pb::RunStatus::Completed as i32)
+    );
+    assert_eq!(seqs, (1..=done.seq).collect::<Vec<_>>());
+    mesh.stop().await;
+}

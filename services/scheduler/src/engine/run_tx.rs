@@ -428,6 +428,9 @@ impl RunTx {
         for row in self.outbox {
             c.insert_outbox(row).await?;
         }
+        if saved.events || saved.tasks || saved.outbox {
+            c.notify_changed().await?;
+        }
         Ok(saved)
     }
 }

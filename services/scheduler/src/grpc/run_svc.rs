@@ -1,7 +1,6 @@
 //! `RunService`: starting, reading, watching and steering runs.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use orchestra_model::RunStatus;
 use orchestra_proto::v1 as pb;
@@ -17,9 +16,6 @@ use crate::convert::{self, phase_message, run_message};
 use crate::engine::{Engine, StartRun};
 use crate::error::{Error, Result};
 use crate::storage::RunFilter;
-
-/// How often a watcher re-reads the log without a wake-up (other replicas).
-const WATCH_POLL: Duration = Duration::from_millis(500);
 
 /// The RunService handler.
 #[derive(Clone)]
@@ -325,7 +321,7 @@ impl RunService for RunSvc {
                 }
                 tokio::select! {
                     _ = wake.changed() => {}
-                    () = tokio::time::sleep(WATCH_POLL) => {}
+                    () = tokio::time::sleep(engine.bus().poll_interval()) => {}
                     () = sender.closed() => return,
                     () = &mut closed => {
                         let status = Status::unavailable("the scheduler is stopping; watch again from your last sequence");

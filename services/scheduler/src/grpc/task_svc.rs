@@ -1,8 +1,6 @@
 //! `TaskService`: executors lease machine phases and report on them; the
 //! review service reports on human phases.
 
-use std::time::Duration;
-
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::task_service_server::TaskService;
 use tokio::sync::mpsc;
@@ -12,10 +10,6 @@ use tonic::{Request, Response, Status};
 use super::attempt_key;
 use crate::engine::{Engine, HumanResolution};
 use crate::error::Error;
-
-/// How often a lease stream looks for due tasks without a wake-up (retry
-/// backoffs coming due, tasks queued by another replica).
-const LEASE_POLL: Duration = Duration::from_millis(250);
 
 /// The TaskService handler.
 #[derive(Clone)]
@@ -99,7 +93,7 @@ impl TaskService for TaskSvc {
                 }
                 tokio::select! {
                     () = &mut notified => {}
-                    () = tokio::time::sleep(LEASE_POLL) => {}
+                    () = tokio::time::sleep(engine.bus().poll_interval()) => {}
                     () = sender.closed() => return,
                     () = &mut closed => return,
                 }

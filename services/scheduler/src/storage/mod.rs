@@ -39,8 +39,37 @@ pub struct RunFilter {
     pub limit: i64,
 }
 
+/// The channel other scheduler replicas listen on for commits.
+pub const CHANGES_CHANNEL: &str = "orchestra_scheduler_changes";
+
+/// Tells other replicas that a transaction changed runs or the queue.
+/// Postgres sends a NOTIFY, delivered when the transaction commits; SQLite
+/// is embedded in one process, so there is nobody to tell.
+pub trait Notify: Send {
+    /// Queues a notification for commit.
+    fn notify_changed(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
+}
+
+impl Notify for diesel_async::AsyncPgConnection {
+    async fn notify_changed(&mut self) -> QueryResult<()> {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(format!("NOTIFY {CHANGES_CHANNEL}"))
+            .execute(self)
+            .await
+            .map(drop)
+    }
+}
+
+impl Notify
+    for diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
+{
+    async fn notify_changed(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
 /// Every query the scheduler runs, on one connection.
-pub trait Store: Send {
+pub trait Store: Notify {
     /// Stores a template version.
     fn insert_template(&mut self, row: TemplateRow)
     -> impl Future<Output = QueryResult<()>> + Send;

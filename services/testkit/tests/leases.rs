@@ -63,6 +63,7 @@ async fn a_vanished_executor_s_attempt_is_retried(backend: Backend) {
         MeshOptions {
             executor: false,
             lease_ttl: Duration::from_millis(400),
+            ..MeshOptions::default()
         },
     )
     .await;

@@ -1,0 +1,301 @@
+//! The command line, as clap reads it: global flags and one subcommand per
+//! step a person takes. Each subcommand's handler lives in `commands::*`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Orchestra: DAG workflows of LLM calls, functions and people.
+#[derive(Debug, Parser)]
+#[command(name = "orchestra", version, about)]
+pub struct Cli {
+    /// The Orchestra server to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "ORCHESTRA_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// How results are printed: tables for people, JSON for programs (one
+    /// document per result, one object per line for streams).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Who acts on human tasks (defaults to $USER).
+    #[arg(
+        long = "as",
+        global = true,
+        env = "ORCHESTRA_USER",
+        value_name = "PERSON"
+    )]
+    pub person: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The person acting: `--as`, else `$USER`, else "anonymous".
+    pub fn person(&self) -> String {
+        self.person
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "anonymous".to_owned())
+    }
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables and lines for people.
+    Table,
+    /// The proto3 JSON mapping of each result.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs every Orchestra service on one port until Ctrl-C.
+    Up(UpArgs),
+    /// Stores, lists and shows workflow templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Starts, follows and inspects runs.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Lists the human tasks waiting for someone.
+    Inbox(InboxArgs),
+    /// Fills in human_input forms.
+    #[command(subcommand)]
+    Input(InputCommand),
+    /// Shows and decides review tasks.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// Reads artifacts.
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
+}
+
+/// Arguments of `orchestra up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where SQLite files and blobs live.
+    #[arg(long, default_value = ".orchestra/data")]
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// A Postgres URL to keep every service's state in, instead of SQLite.
+    #[arg(long, env = "ORCHESTRA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// How long an executor's lease lasts without a heartbeat, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub lease_ttl: Option<u64>,
+}
+
+/// `orchestra template …`.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Stores a template file (with the schemas and prompts it refers to) as
+    /// a new template or its next version.
+    Apply {
+        /// The template file (YAML or JSON).
+        file: PathBuf,
+    },
+    /// Lists the latest version of every template.
+    List,
+    /// Shows one template version and its phases.
+    Show {
+        /// The template's name.
+        name: String,
+        /// The version (the latest when absent).
+        #[arg(long)]
+        version: Option<i32>,
+    },
+}
+
+/// `orchestra run …`.
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Starts a run of a template.
+    Start(StartArgs),
+    /// Follows a run live until it ends.
+    Watch {
+        /// The run's id.
+        run: String,
+    },
+    /// Shows a run and its phases.
+    Show {
+        /// The run's id.
+        run: String,
+    },
+    /// Lists runs, newest first.
+    List {
+        /// Only runs in this status (repeatable): pending, running,
+        /// waiting_for_human, completed, failed, cancelled.
+        #[arg(long = "status", value_parser = parse_run_status)]
+        statuses: Vec<orchestra_proto::v1::RunStatus>,
+        /// Only runs of this template.
+        #[arg(long)]
+        template: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+    },
+}
+
+/// Arguments of `orchestra run start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The template's name.
+    pub template: String,
+    /// The template version (the latest when absent).
+    #[arg(long)]
+    pub version: Option<i32>,
+    /// A run input as NAME=FILE, the file holding its JSON (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
+    pub inputs: Vec<(String, PathBuf)>,
+    /// The run's seed (random when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// READY phases wait for a person to continue them.
+    #[arg(long)]
+    pub manual: bool,
+    /// Follows the run as `orchestra run watch` does.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Arguments of `orchestra inbox`.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Include done and cancelled tasks.
+    #[arg(long)]
+    pub all: bool,
+    /// Only tasks of this run.
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+/// `orchestra input …`.
+#[derive(Debug, Subcommand)]
+pub enum InputCommand {
+    /// Submits a human_input form from a JSON file.
+    Submit {
+        /// The task's id.
+        task: String,
+        /// The JSON file holding the form's content.
+        file: PathBuf,
+    },
+}
+
+/// `orchestra review …`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Shows a task: what is under review, the diffs, and how to decide.
+    Show {
+        /// The task's id.
+        task: String,
+    },
+    /// Approves the work under review.
+    Approve(DecideArgs),
+    /// Rejects the work under review.
+    Reject(DecideArgs),
+    /// Sends upstream phases back for a new attempt, with the comment as feedback.
+    Retry(DecideArgs),
+}
+
+/// Arguments of a review decision.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The task's id.
+    pub task: String,
+    /// Why, for the audit trail and as feedback to retried phases.
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// The candidates chosen, by item name (all when absent; repeatable).
+    #[arg(long = "select", value_name = "NAME")]
+    pub selected: Vec<String>,
+    /// The phases to run again (the template's on_reject when absent; repeatable).
+    #[arg(long = "phase", value_name = "PHASE")]
+    pub phases: Vec<String>,
+}
+
+/// `orchestra artifact …`.
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCommand {
+    /// Prints one artifact version, or writes its content to a file.
+    Get {
+        /// The artifact's id.
+        id: String,
+        /// The version (the latest when absent).
+        #[arg(long)]
+        version: Option<i32>,
+        /// Writes the content to this file instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Reads `NAME=FILE`.
+fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("expected NAME=FILE, got {text:?}")),
+    }
+}
+
+/// Reads a run status as `completed`, `COMPLETED` or `RUN_STATUS_COMPLETED`.
+fn parse_run_status(text: &str) -> Result<orchestra_proto::v1::RunStatus, String> {
+    let upper = text.trim().to_ascii_uppercase().replace('-', "_");
+    let full = if upper.starts_with("RUN_STATUS_") {
+        upper
+    } else {
+        format!("RUN_STATUS_{upper}")
+    };
+    orchestra_proto::v1::RunStatus::from_str_name(&full)
+        .filter(|s| *s != orchestra_proto::v1::RunStatus::Unspecified)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a run status (pending, running, waiting_for_human, completed, failed, cancelled)"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use orchestra_proto::v1::RunStatus;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_statuses_read_in_any_case() {
+        assert_eq!(parse_run_status("completed"), Ok(RunStatus::Completed));
+        assert_eq!(
+            parse_run_status("waiting-for-human"),
+            Ok(RunStatus::WaitingForHuman)
+        );
+        assert_eq!(parse_run_status("RUN_STATUS_FAILED"), Ok(RunStatus::Failed));
+        assert!(parse_run_status("done").is_err());
+    }
+
+    #[test]
+    fn inputs_are_name_equals_file() {
+        assert_eq!(
+            parse_input("baseline=page.json"),
+            Ok(("baseline".to_owned(), PathBuf::from("page.json")))
+        );
+        assert!(parse_input("baseline").is_err());
+        assert!(parse_input("=x").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! `orchestra up`: every service in this process on one port, with SQLite
+//! under a data directory, until Ctrl-C.
+
+use std::time::Duration;
+
+use orchestra_standalone::Options;
+use tokio::net::TcpListener;
+
+use crate::cli::UpArgs;
+use crate::error::{Error, Result};
+
+/// Binds, says where Orchestra is and what to do next, and serves.
+pub async fn up(args: &UpArgs) -> Result<()> {
+    orchestra_kit::telemetry::init();
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => Error::AddressInUse { addr: args.listen },
+            _ => Error::Listen {
+                addr: args.listen,
+                source,
+            },
+        })?;
+    let addr = listener.local_addr()?;
+    let mut options = Options::new(args.data_dir.clone());
+    options.database_url = args.database_url.clone();
+    if let Some(secs) = args.lease_ttl {
+        options.lease_ttl = Duration::from_secs(secs.max(1));
+    }
+    let url = format!("http://{addr}");
+    let server_flag = if addr.to_string() == "127.0.0.1:50051" {
+        String::new()
+    } else {
+        format!(" --server {url}")
+    };
+    let storage = match &args.database_url {
+        Some(_) => "state in Postgres".to_owned(),
+        None => format!("data in {}", args.data_dir.display()),
+    };
+    println!("orchestra is up on {url} ({storage})");
+    println!(
+        "  apply the example:  orchestra{server_flag} template apply examples/backtrack/template.yaml"
+    );
+    println!("  start a run:        orchestra{server_flag} run start backtrack-ui-patch --watch");
+    println!("  stop with Ctrl-C");
+    orchestra_standalone::serve(options, listener, orchestra_kit::server::shutdown_signal())
+        .await
+        .map_err(|e| Error::Serve(format!("{e:#}")))
+}

@@ -1,0 +1,514 @@
+//! `orchestra run watch`: a run's snapshot, then its events live until it
+//! ends.
+//!
+//! The snapshot's `seq` is where the watch starts, and every event's `seq`
+//! is remembered, so when the stream drops (a server restart, say) the
+//! watch reconnects from the last event received: nothing is printed twice
+//! and nothing is missed. [`Transcript`] turns events into text and is pure,
+//! so its output is tested without a server.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::run_event::Body;
+use tonic::Code;
+
+use crate::cli::OutputFormat;
+use crate::connect::Connection;
+use crate::error::{Error, Result};
+use crate::output;
+
+/// How long the watch keeps reconnecting without receiving anything.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+/// The first pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between reconnections.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Follows a run until it ends. The exit code is success only when the run
+/// completed.
+pub async fn watch(
+    connection: &Connection,
+    format: OutputFormat,
+    run_id: &str,
+) -> Result<ExitCode> {
+    let snapshot = super::run::get(connection, run_id).await?;
+    let run = snapshot.run.clone().ok_or(Error::Incomplete("run"))?;
+    let mut transcript = Transcript::new(&snapshot);
+    match format {
+        OutputFormat::Json => output::print_json_line(&snapshot)?,
+        OutputFormat::Table => {
+            println!(
+                "run {}  {} version {}  {}",
+                run.id,
+                run.template_name,
+                run.template_version,
+                output::run_status(run.status)
+            );
+            println!("{}", super::run::phases_table(&snapshot.phases));
+        }
+    }
+    if is_finished(run.status) {
+        transcript.ended = Some((
+            run.status,
+            orchestra_kit::time::micros(run.updated_at.as_ref()),
+        ));
+    } else {
+        follow(connection, format, run_id, &mut transcript).await?;
+    }
+    let (status, _) = transcript.ended.unwrap_or((run.status, 0));
+    if format == OutputFormat::Table {
+        write_out(&transcript.summary())?;
+    }
+    Ok(if status == pb::RunStatus::Completed as i32 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Streams events into the transcript until the run ends, reconnecting
+/// with backoff from the last sequence received whenever the stream drops.
+async fn follow(
+    connection: &Connection,
+    format: OutputFormat,
+    run_id: &str,
+    transcript: &mut Transcript,
+) -> Result<()> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_progress = tokio::time::Instant::now();
+    loop {
+        let dropped = match stream_once(connection, format, run_id, transcript).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => None,
+            Err(Error::Grpc(status)) if is_fatal(status.code()) => return Err(status.into()),
+            Err(Error::Grpc(status)) => Some(status),
+            Err(other) => return Err(other),
+        };
+        if transcript.received_since_connect {
+            backoff = FIRST_BACKOFF;
+            last_progress = tokio::time::Instant::now();
+        }
+        if last_progress.elapsed() > GIVE_UP_AFTER {
+            return Err(dropped
+                .unwrap_or_else(|| tonic::Status::unavailable("the watch stream keeps ending"))
+                .into());
+        }
+        let notice = format!("{}reconnecting…\n", transcript.close_delta());
+        match format {
+            OutputFormat::Table => write_out(&notice)?,
+            OutputFormat::Json => eprint!("{notice}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One WatchRun call from the last sequence seen. True when the run ended;
+/// false when the stream ended before it did.
+async fn stream_once(
+    connection: &Connection,
+    format: OutputFormat,
+    run_id: &str,
+    transcript: &mut Transcript,
+) -> Result<bool> {
+    transcript.received_since_connect = false;
+    let mut stream = connection
+        .runs()
+        .watch_run(pb::WatchRunRequest {
+            run_id: run_id.to_owned(),
+            after_seq: transcript.last_seq,
+        })
+        .await?
+        .into_inner();
+    while let Some(message) = stream.message().await? {
+        let Some(event) = message.event else { continue };
+        if event.seq <= transcript.last_seq {
+            continue;
+        }
+        transcript.received_since_connect = true;
+        let text = transcript.event(&event);
+        match format {
+            OutputFormat::Table => write_out(&text)?,
+            OutputFormat::Json => output::print_json_line(&event)?,
+        }
+        if transcript.ended.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Codes a reconnection cannot cure.
+fn is_fatal(code: Code) -> bool {
+    matches!(
+        code,
+        Code::NotFound
+            | Code::InvalidArgument
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::FailedPrecondition
+            | Code::Unimplemented
+    )
+}
+
+/// Whether a run status is final.
+fn is_finished(status: i32) -> bool {
+    [
+        pb::RunStatus::Completed,
+        pb::RunStatus::Failed,
+        pb::RunStatus::Cancelled,
+    ]
+    .iter()
+    .any(|s| *s as i32 == status)
+}
+
+/// Writes text to stdout and flushes it, so streamed tokens show at once.
+fn write_out(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// What a watch has seen, and the text each new event adds.
+#[derive(Debug)]
+pub struct Transcript {
+    run_id: String,
+    created_micros: i64,
+    /// The sequence of the last event received: where a reconnection resumes.
+    pub last_seq: i64,
+    /// The final status and when it was reached, once the run ended.
+    pub ended: Option<(i32, i64)>,
+    received_since_connect: bool,
+    kinds: HashMap<String, i32>,
+    /// When each phase's current attempt started: `(attempt, micros)`.
+    started: HashMap<String, (i32, i64)>,
+    /// The phase whose streamed output is on the current line, and whether
+    /// the line is still empty after its prefix was due.
+    delta: Option<(String, bool)>,
+    width: usize,
+}
+
+impl Transcript {
+    /// Starts from a snapshot: its sequence, its phases' kinds and start times.
+    pub fn new(snapshot: &pb::GetRunResponse) -> Transcript {
+        let run = snapshot.run.clone().unwrap_or_default();
+        let started = snapshot
+            .phases
+            .iter()
+            .filter(|p| p.started_at.is_some())
+            .map(|p| {
+                let at = orchestra_kit::time::micros(p.started_at.as_ref());
+                (p.id.clone(), (p.attempt, at))
+            })
+            .collect();
+        Transcript {
+            run_id: run.id,
+            created_micros: orchestra_kit::time::micros(run.created_at.as_ref()),
+            last_seq: snapshot.seq,
+            ended: None,
+            received_since_connect: false,
+            kinds: snapshot
+                .phases
+                .iter()
+                .map(|p| (p.id.clone(), p.kind))
+                .collect(),
+            started,
+            delta: None,
+            width: snapshot
+                .phases
+                .iter()
+                .map(|p| p.id.len())
+                .max()
+                .unwrap_or(0)
+                .max(12),
+        }
+    }
+
+    /// The text one event adds, and the state it updates.
+    pub fn event(&mut self, event: &pb::RunEvent) -> String {
+        self.last_seq = self.last_seq.max(event.seq);
+        let at = orchestra_kit::time::micros(event.time.as_ref());
+        let clock = output::clock(event.time.as_ref());
+        if let Some(Body::PhaseOutputDelta(delta)) = &event.body {
+            return self.delta(delta);
+        }
+        let mut text = self.close_delta();
+        let width = self.width;
+        let line = match &event.body {
+            Some(Body::RunStarted(started)) => format!(
+                "{clock}  run started: {} version {}, seed {}",
+                started.template_name, started.template_version, started.seed
+            ),
+            Some(Body::RunStatusChanged(change)) => {
+                if is_finished(change.to) {
+                    self.ended = Some((change.to, at));
+                }
+                format!("{clock}  run is {}", output::run_status(change.to))
+            }
+            Some(Body::PhaseStateChanged(change)) => self.state_line(&clock, at, change),
+            Some(Body::ArtifactAccepted(accepted)) => {
+                let artifact = accepted.artifact.as_ref();
+                format!(
+                    "{clock}  {:<width$}  output {}",
+                    accepted.phase_id,
+                    output::artifact_ref(artifact)
+                )
+            }
+            Some(Body::HumanTaskOpened(opened)) => {
+                let kind = self.kinds.get(&opened.phase_id).copied();
+                if kind == Some(pb::PhaseKind::HumanReview as i32) {
+                    format!(
+                        "{clock}  {} waits for a decision: orchestra review show {}",
+                        opened.phase_id, opened.task_id
+                    )
+                } else {
+                    format!(
+                        "{clock}  {} waits for input: orchestra input submit {} FILE",
+                        opened.phase_id, opened.task_id
+                    )
+                }
+            }
+            Some(Body::PhaseOutputDelta(_)) | None => return text,
+        };
+        text.push_str(&line);
+        text.push('\n');
+        text
+    }
+
+    /// `HH:MM:SS  variant_a     RUNNING            attempt 1   +1.2s  reason`.
+    fn state_line(&mut self, clock: &str, at: i64, change: &pb::PhaseStateChanged) -> String {
+        let to = change.to;
+        let begins =
+            to == pb::PhaseState::Running as i32 || to == pb::PhaseState::WaitingForHuman as i32;
+        if begins {
+            self.started
+                .insert(change.phase_id.clone(), (change.attempt, at));
+        }
+        let elapsed = match self.started.get(&change.phase_id) {
+            Some((attempt, since)) if *attempt == change.attempt => {
+                format!("+{}", output::duration(at - since))
+            }
+            _ => String::new(),
+        };
+        let width = self.width;
+        let mut line = format!(
+            "{clock}  {:<width$}  {:<17}  attempt {:<3} {}",
+            change.phase_id,
+            output::phase_state(to),
+            change.attempt,
+            elapsed
+        );
+        if !change.reason.is_empty() {
+            line.push_str("  ");
+            line.push_str(&change.reason);
+        }
+        if let Some(actor) = change.actor.as_ref().filter(|a| !a.id.is_empty()) {
+            line.push_str(&format!("  (by {})", actor.id));
+        }
+        line.trim_end().to_owned()
+    }
+
+    /// Streamed model output, on lines prefixed `  phase │ `.
+    fn delta(&mut self, delta: &pb::PhaseOutputDelta) -> String {
+        let mut text = String::new();
+        if self
+            .delta
+            .as_ref()
+            .is_none_or(|(phase, _)| *phase != delta.phase_id)
+        {
+            text.push_str(&self.close_delta());
+            self.delta = Some((delta.phase_id.clone(), true));
+        }
+        let prefix = format!("  {} │ ", delta.phase_id);
+        let Some((_, at_line_start)) = &mut self.delta else {
+            return text;
+        };
+        for piece in delta.text.split_inclusive('\n') {
+            if *at_line_start {
+                text.push_str(&prefix);
+            }
+            text.push_str(piece);
+            *at_line_start = piece.ends_with('\n');
+        }
+        text
+    }
+
+    /// Ends a line of streamed output, if one is open.
+    pub fn close_delta(&mut self) -> String {
+        match self.delta.take() {
+            Some((_, false)) => "\n".to_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// The closing line: the final status and how long the run took.
+    pub fn summary(&self) -> String {
+        match self.ended {
+            Some((status, at)) => format!(
+                "run {} {} in {}\n",
+                self.run_id,
+                output::run_status(status),
+                output::duration(at - self.created_micros)
+            ),
+            None => format!("run {} has not ended\n", self.run_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestra_proto::Timestamp;
+
+    fn at(seconds: i64, millis: i32) -> Option<Timestamp> {
+        Some(Timestamp {
+            seconds,
+            nanos: millis * 1_000_000,
+        })
+    }
+
+    fn snapshot() -> pb::GetRunResponse {
+        pb::GetRunResponse {
+            run: Some(pb::Run {
+                id: "r1".into(),
+                created_at: at(36_000, 0),
+                ..Default::default()
+            }),
+            phases: vec![
+                pb::Phase {
+                    id: "context".into(),
+                    kind: pb::PhaseKind::HumanInput as i32,
+                    ..Default::default()
+                },
+                pb::Phase {
+                    id: "variant_a".into(),
+                    kind: pb::PhaseKind::Llm as i32,
+                    ..Default::default()
+                },
+                pb::Phase {
+                    id: "review".into(),
+                    kind: pb::PhaseKind::HumanReview as i32,
+                    ..Default::default()
+                },
+            ],
+            seq: 3,
+        }
+    }
+
+    fn event(seq: i64, seconds: i64, millis: i32, body: Body) -> pb::RunEvent {
+        pb::RunEvent {
+            run_id: "r1".into(),
+            seq,
+            time: at(seconds, millis),
+            body: Some(body),
+        }
+    }
+
+    fn state(phase: &str, to: pb::PhaseState) -> Body {
+        Body::PhaseStateChanged(pb::PhaseStateChanged {
+            phase_id: phase.into(),
+            attempt: 1,
+            to: to as i32,
+            ..Default::default()
+        })
+    }
+
+    fn delta(phase: &str, text: &str) -> Body {
+        Body::PhaseOutputDelta(pb::PhaseOutputDelta {
+            phase_id: phase.into(),
+            attempt: 1,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn state_lines_show_the_time_since_the_attempt_started() {
+        let mut t = Transcript::new(&snapshot());
+        let running = t.event(&event(
+            4,
+            36_001,
+            0,
+            state("variant_a", pb::PhaseState::Running),
+        ));
+        assert_eq!(
+            running,
+            "10:00:01  variant_a     RUNNING            attempt 1   +0ms\n"
+        );
+        let done = t.event(&event(
+            5,
+            36_002,
+            200,
+            state("variant_a", pb::PhaseState::Completed),
+        ));
+        assert_eq!(
+            done,
+            "10:00:02  variant_a     COMPLETED          attempt 1   +1.2s\n"
+        );
+        assert_eq!(t.last_seq, 5);
+    }
+
+    #[test]
+    fn streamed_output_is_prefixed_and_closed_by_the_next_event() {
+        let mut t = Transcript::new(&snapshot());
+        let mut text = t.event(&event(4, 36_001, 0, delta("variant_a", "{\"ops\":")));
+        text += &t.event(&event(5, 36_001, 0, delta("variant_a", " []\n}")));
+        text += &t.event(&event(
+            6,
+            36_002,
+            0,
+            state("variant_a", pb::PhaseState::Completed),
+        ));
+        assert_eq!(
+            text,
+            "  variant_a │ {\"ops\": []\n  variant_a │ }\n10:00:02  variant_a     COMPLETED          attempt 1\n"
+        );
+    }
+
+    #[test]
+    fn human_tasks_name_the_next_command() {
+        let mut t = Transcript::new(&snapshot());
+        let input = t.event(&event(
+            4,
+            36_000,
+            0,
+            Body::HumanTaskOpened(pb::HumanTaskOpened {
+                phase_id: "context".into(),
+                attempt: 1,
+                task_id: "t1".into(),
+            }),
+        ));
+        assert!(input.ends_with("context waits for input: orchestra input submit t1 FILE\n"));
+        let review = t.event(&event(
+            5,
+            36_000,
+            0,
+            Body::HumanTaskOpened(pb::HumanTaskOpened {
+                phase_id: "review".into(),
+                attempt: 1,
+                task_id: "t2".into(),
+            }),
+        ));
+        assert!(review.ends_with("review waits for a decision: orchestra review show t2\n"));
+    }
+
+    #[test]
+    fn the_run_ends_with_a_summary() {
+        let mut t = Transcript::new(&snapshot());
+        t.event(&event(
+            4,
+            36_012,
+            300,
+            Body::RunStatusChanged(pb::RunStatusChanged {
+                from: pb::RunStatus::Running as i32,
+                to: pb::RunStatus::Completed as i32,
+            }),
+        ));
+        assert_eq!(t.ended.map(|e| e.0), Some(pb::RunStatus::Completed as i32));
+        assert_eq!(t.summary(), "run r1 COMPLETED in 12.3s\n");
+    }
+}

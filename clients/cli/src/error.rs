@@ -1,0 +1,155 @@
+//! The one error type of the CLI, and how an error is told to a person.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tonic::Code;
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error status.
+    #[error("{}", status_message(.0))]
+    Grpc(#[from] tonic::Status),
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file that must hold JSON does not.
+    #[error("{} is not valid JSON: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        source: serde_json::Error,
+    },
+    /// Something local was refused before anything was sent, one fault per field.
+    #[error("{message}")]
+    Invalid {
+        /// What was refused.
+        message: String,
+        /// `(field path, description)` per fault.
+        violations: Vec<(String, String)>,
+    },
+    /// `--server` is not a URL tonic can dial.
+    #[error("--server {url} is not a usable address: {reason}")]
+    BadServer {
+        /// The URL given.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Another process holds the port `orchestra up` wants.
+    #[error(
+        "cannot listen on {addr}: the address is already in use (is orchestra already up?); choose another with --listen, e.g. --listen 127.0.0.1:{}",
+        addr.port().wrapping_add(1)
+    )]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Binding failed for another reason.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded services stopped with an error.
+    #[error("orchestra stopped: {0}")]
+    Serve(String),
+    /// Standard output could not be written (a closed pipe, say).
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+    /// A response lacked a field the contract promises.
+    #[error("the server's response has no {0}")]
+    Incomplete(&'static str),
+}
+
+/// The CLI's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The field violations the error carries (from a `google.rpc.BadRequest`
+    /// detail, or found locally); empty when none.
+    pub fn violations(&self) -> Vec<(String, String)> {
+        match self {
+            Error::Grpc(status) => orchestra_kit::status::field_violations(status),
+            Error::Invalid { violations, .. } => violations.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The text a person reads on stderr: one `error:` line (or the
+    /// unreachable-server advice), then one indented line per violation.
+    pub fn report(&self, server: &str) -> String {
+        if let Error::Grpc(status) = self
+            && status.code() == Code::Unavailable
+        {
+            return format!(
+                "cannot reach Orchestra at {server}: is it running? start it with: orchestra up"
+            );
+        }
+        let mut text = format!("error: {self}");
+        for (field, description) in self.violations() {
+            text.push_str(&format!("\n  {field}: {description}"));
+        }
+        text
+    }
+}
+
+/// A status's message, or its code when the server sent none.
+fn status_message(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_says_how_to_start_the_server() {
+        let error = Error::Grpc(tonic::Status::unavailable("tcp connect error"));
+        assert_eq!(
+            error.report("http://127.0.0.1:50051"),
+            "cannot reach Orchestra at http://127.0.0.1:50051: is it running? start it with: orchestra up"
+        );
+    }
+
+    #[test]
+    fn violations_follow_the_message() {
+        let status = orchestra_kit::status::invalid_argument(
+            "the template is invalid",
+            [("phases[2].needs[0]", "names no phase")],
+        );
+        assert_eq!(
+            Error::Grpc(status).report("x"),
+            "error: the template is invalid\n  phases[2].needs[0]: names no phase"
+        );
+    }
+
+    #[test]
+    fn a_taken_port_suggests_another() {
+        let error = Error::AddressInUse {
+            addr: "127.0.0.1:50051".parse().expect("address"),
+        };
+        assert!(error.report("x").contains("--listen 127.0.0.1:50052"));
+    }
+}

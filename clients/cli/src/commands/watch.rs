@@ -49,6 +49,7 @@ pub async fn watch(
                 output::run_status(run.status)
             );
             println!("{}", super::run::phases_table(&snapshot.phases));
+            print!("{}", open_tasks(&snapshot.phases));
         }
     }
     if is_finished(run.status) {
@@ -166,6 +167,28 @@ fn is_finished(status: i32) -> bool {
     .any(|s| *s as i32 == status)
 }
 
+/// What a human phase waits for, and the command that gives it.
+fn waiting(phase_id: &str, kind: i32, task_id: &str) -> String {
+    if kind == pb::PhaseKind::HumanReview as i32 {
+        format!("{phase_id} waits for a decision: orchestra review show {task_id}")
+    } else {
+        format!("{phase_id} waits for input: orchestra input submit {task_id} FILE")
+    }
+}
+
+/// The human tasks already open in a snapshot, one `waiting` line each.
+fn open_tasks(phases: &[pb::Phase]) -> String {
+    phases
+        .iter()
+        .filter(|p| {
+            !p.human_task_id.is_empty()
+                && (p.state == pb::PhaseState::WaitingForHuman as i32
+                    || p.state == pb::PhaseState::ReadyForReview as i32)
+        })
+        .map(|p| format!("{}\n", waiting(&p.id, p.kind, &p.human_task_id)))
+        .collect()
+}
+
 /// Writes text to stdout and flushes it, so streamed tokens show at once.
 fn write_out(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -260,18 +283,15 @@ impl Transcript {
                 )
             }
             Some(Body::HumanTaskOpened(opened)) => {
-                let kind = self.kinds.get(&opened.phase_id).copied();
-                if kind == Some(pb::PhaseKind::HumanReview as i32) {
-                    format!(
-                        "{clock}  {} waits for a decision: orchestra review show {}",
-                        opened.phase_id, opened.task_id
-                    )
-                } else {
-                    format!(
-                        "{clock}  {} waits for input: orchestra input submit {} FILE",
-                        opened.phase_id, opened.task_id
-                    )
-                }
+                let kind = self
+                    .kinds
+                    .get(&opened.phase_id)
+                    .copied()
+                    .unwrap_or_default();
+                format!(
+                    "{clock}  {}",
+                    waiting(&opened.phase_id, kind, &opened.task_id)
+                )
             }
             Some(Body::PhaseOutputDelta(_)) | None => return text,
         };
@@ -296,12 +316,16 @@ impl Transcript {
             _ => String::new(),
         };
         let width = self.width;
+        // Phases that have not begun an attempt yet (READY) carry attempt 0.
+        let attempt = if change.attempt > 0 {
+            format!("attempt {:<3}", change.attempt)
+        } else {
+            String::new()
+        };
         let mut line = format!(
-            "{clock}  {:<width$}  {:<17}  attempt {:<3} {}",
+            "{clock}  {:<width$}  {:<17}  {attempt:<11} {elapsed}",
             change.phase_id,
             output::phase_state(to),
-            change.attempt,
-            elapsed
         );
         if !change.reason.is_empty() {
             line.push_str("  ");
@@ -494,6 +518,17 @@ mod tests {
             }),
         ));
         assert!(review.ends_with("review waits for a decision: orchestra review show t2\n"));
+    }
+
+    #[test]
+    fn a_snapshot_names_the_tasks_already_open() {
+        let mut phases = snapshot().phases;
+        phases[0].state = pb::PhaseState::WaitingForHuman as i32;
+        phases[0].human_task_id = "t1".into();
+        assert_eq!(
+            open_tasks(&phases),
+            "context waits for input: orchestra input submit t1 FILE\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! The test harness: the whole mesh on 127.0.0.1:0 with a temporary data
+//! directory, in a thread of its own, and the real `orchestra` binary run
+//! against it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A running mesh; dropping it stops the server.
+pub struct Mesh {
+    /// The server's URL.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _data: tempfile::TempDir,
+}
+
+impl Mesh {
+    /// Starts every service on a fresh port and data directory.
+    pub fn start() -> Mesh {
+        let data = tempfile::tempdir().expect("data dir");
+        let data_dir = data.path().to_owned();
+        let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send");
+                let options = orchestra_standalone::Options::new(data_dir);
+                orchestra_standalone::serve(options, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the mesh serves");
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the mesh binds");
+        Mesh {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+            _data: data,
+        }
+    }
+
+    /// A command running the `orchestra` binary against this mesh.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_orchestra"));
+        command
+            .arg("--server")
+            .arg(&self.url)
+            .args(args)
+            .env("ORCHESTRA_USER", "tester")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `orchestra ARGS` to the end (at most 60 s).
+    pub fn run(&self, args: &[&str]) -> Ran {
+        finish(
+            self.command(args).spawn().expect("spawn orchestra"),
+            Duration::from_secs(60),
+        )
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What one run of the binary printed and how it exited.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Panics with everything printed unless the command succeeded.
+    pub fn ok(self) -> Ran {
+        assert_eq!(self.code, Some(0), "the command failed: {self:#?}");
+        self
+    }
+}
+
+/// Waits for a child for at most `limit`, killing it past that.
+pub fn finish(child: Child, limit: Duration) -> Ran {
+    let (tx, rx) = mpsc::channel::<Output>();
+    let id = child.id();
+    std::thread::spawn(move || {
+        if let Ok(output) = child.wait_with_output() {
+            let _ = tx.send(output);
+        }
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => Ran {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        Err(_) => {
+            // Only the child this test started, by its id.
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            panic!("orchestra (pid {id}) did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most 30 s.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Backtrack example's files.
+pub fn backtrack(file: &str) -> String {
+    repo_root()
+        .join("examples/backtrack")
+        .join(file)
+        .to_string_lossy()
+        .into_owned()
+}

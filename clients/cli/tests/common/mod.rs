@@ -15,16 +15,21 @@ use std::time::{Duration, Instant};
 pub struct Mesh {
     /// The server's URL.
     pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _data: tempfile::TempDir,
+    addr: SocketAddr,
+    server: Option<Server>,
+    data: tempfile::TempDir,
 }
 
-impl Mesh {
-    /// Starts every service on a fresh port and data directory.
-    pub fn start() -> Mesh {
-        let data = tempfile::tempdir().expect("data dir");
-        let data_dir = data.path().to_owned();
+/// The server's thread and the switch that stops it.
+struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves on `addr` (port 0 for any) from `data_dir`, in a thread with
+    /// its own runtime; returns once the port is bound.
+    fn spawn(addr: SocketAddr, data_dir: PathBuf) -> (Server, SocketAddr) {
         let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -34,29 +39,53 @@ impl Mesh {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
+                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
                 addr_tx
                     .send(listener.local_addr().expect("addr"))
                     .expect("send");
                 let options = orchestra_standalone::Options::new(data_dir);
-                orchestra_standalone::serve(options, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("the mesh serves");
+                let serve = orchestra_standalone::serve(options, listener, std::future::pending());
+                // Stopping is abrupt, like a crash: open streams drop mid-run.
+                tokio::select! {
+                    served = serve => served.expect("the mesh serves"),
+                    _ = stopped => {}
+                }
             });
+            runtime.shutdown_timeout(Duration::from_secs(1));
         });
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the mesh binds");
+        (Server { stop, thread }, addr)
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+impl Mesh {
+    /// Starts every service on a fresh port and data directory.
+    pub fn start() -> Mesh {
+        let data = tempfile::tempdir().expect("data dir");
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (server, addr) = Server::spawn(any, data.path().to_owned());
         Mesh {
             url: format!("http://{addr}"),
-            stop: Some(stop),
-            thread: Some(thread),
-            _data: data,
+            addr,
+            server: Some(server),
+            data,
         }
+    }
+
+    /// Kills the server and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+        let (server, _) = Server::spawn(self.addr, self.data.path().to_owned());
+        self.server = Some(server);
     }
 
     /// A command running the `orchestra` binary against this mesh.
@@ -84,11 +113,8 @@ impl Mesh {
 
 impl Drop for Mesh {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
 }

@@ -154,6 +154,14 @@ pub fn head(text: &str, max_lines: usize) -> (String, usize) {
     (kept.join("\n"), total - max_lines)
 }
 
+/// A line cut to at most `max_chars` characters, ending in `…` when cut.
+pub fn clip(line: &str, max_chars: usize) -> String {
+    match line.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_owned(),
+    }
+}
+
 /// Items joined by `, `, or `-` when there are none.
 pub fn list(items: &[String]) -> String {
     if items.is_empty() {
@@ -200,6 +208,13 @@ mod tests {
     fn head_counts_what_it_leaves_out() {
         assert_eq!(head("a\nb\nc", 2), ("a\nb".to_owned(), 1));
         assert_eq!(head("a\nb\n", 2), ("a\nb".to_owned(), 0));
+    }
+
+    #[test]
+    fn long_lines_are_clipped() {
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("ééé", 2), "éé…");
     }
 
     #[test]

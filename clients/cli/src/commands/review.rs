@@ -11,6 +11,8 @@ use crate::output;
 const ITEM_LINES: usize = 40;
 /// Lines of each diff shown before it is cut short.
 const DIFF_LINES: usize = 80;
+/// Characters of any one line shown (long HTML previews are one line).
+const LINE_CHARS: usize = 200;
 
 /// Runs one `review` subcommand.
 pub async fn review(
@@ -132,7 +134,11 @@ fn describe(task: &pb::HumanTask) -> String {
 /// Appends at most `max_lines` of `body`, saying how much was left out.
 fn push_limited(text: &mut String, body: &str, max_lines: usize, more: &str) {
     let (head, left_out) = output::head(body, max_lines);
-    text.push_str(&head);
+    for line in head.lines() {
+        text.push_str(&output::clip(line, LINE_CHARS));
+        text.push('\n');
+    }
+    text.pop();
     text.push('\n');
     if left_out > 0 {
         text.push_str(&format!("… {left_out} more lines{more}\n"));

@@ -224,7 +224,23 @@ async fn a_manual_run_waits_for_continue(backend: Backend) {
         })
         .await
         .expect("continue");
-    mesh.run_reaches(&run.id, &[pb::RunStatus::Completed]).await;
+    let done = mesh.run_reaches(&run.id, &[pb::RunStatus::Completed]).await;
+    // Watching a finished run from its last event ends at once.
+    let mut tail = mesh
+        .runs()
+        .await
+        .watch_run(pb::WatchRunRequest {
+            run_id: run.id.clone(),
+            after_seq: done.seq,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let end = tokio::time::timeout(Duration::from_secs(5), tail.message())
+        .await
+        .expect("the stream ends")
+        .expect("cleanly");
+    assert!(end.is_none());
     let again = mesh
         .runs()
         .await

@@ -275,8 +275,10 @@ impl RunService for RunSvc {
         if request.after_seq < 0 {
             return Err(Error::invalid_field("after_seq", "must not be negative").into());
         }
-        // Fail fast on an unknown run rather than stream nothing.
-        self.engine.get_run(&request.run_id).await?;
+        // Fail fast on an unknown run rather than stream nothing; a run that
+        // has already ended streams what the watcher missed, then ends.
+        let (run, _) = self.engine.get_run(&request.run_id).await?;
+        let already_finished = convert::stored_status(&run)?.is_finished();
         let (sender, receiver) = mpsc::channel(256);
         let engine = self.engine.clone();
         tokio::spawn(async move {
@@ -284,7 +286,7 @@ impl RunService for RunSvc {
             let closed = engine.bus().closed();
             tokio::pin!(closed);
             let mut after = request.after_seq;
-            let mut finished = false;
+            let mut finished = already_finished;
             loop {
                 // Subscribe-then-read: a commit after this read still wakes us.
                 wake.mark_unchanged();

@@ -34,6 +34,10 @@ pub fn table<const N: usize>(header: [&str; N]) -> Table {
         .load_preset(presets::UTF8_HORIZONTAL_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header);
+    // Piped output has no terminal to measure: wrap at a width that keeps ids whole.
+    if table.width().is_none() {
+        table.set_width(160);
+    }
     table
 }
 

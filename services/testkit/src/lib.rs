@@ -114,7 +114,10 @@ pub struct Mesh {
 impl Mesh {
     /// Starts every service on its own port with a fresh database.
     pub async fn start(backend: Backend, options: MeshOptions) -> Mesh {
-        orchestra_kit::telemetry::init();
+        // Service logs only when asked for (RUST_LOG=info cargo test …).
+        if std::env::var_os("RUST_LOG").is_some() {
+            orchestra_kit::telemetry::init();
+        }
         let db = TestDb::new(backend).await;
         let data_dir = tempfile::tempdir().expect("temp dir");
         let any = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -131,6 +131,13 @@ fn backtrack_runs_end_to_end_from_the_cli() {
     }
     let table = mesh.run(&["run", "show", &run]).ok();
     assert!(table.stdout.contains("APPROVED"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("llm · offline (deterministic, no network)"),
+        "the offline provider is labelled: {}",
+        table.stdout
+    );
     let merge = phases.iter().find(|p| p["id"] == "merge").expect("merge");
     let parent = merge["output"]["artifactId"]
         .as_str()

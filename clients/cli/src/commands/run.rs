@@ -117,7 +117,16 @@ pub fn phases_table(phases: &[pb::Phase]) -> Table {
     for phase in phases {
         table.add_row([
             phase.id.clone(),
-            output::phase_kind(phase.kind),
+            // llm phases say which provider answers, offline included.
+            if phase.provider_label.is_empty() {
+                output::phase_kind(phase.kind)
+            } else {
+                format!(
+                    "{} · {}",
+                    output::phase_kind(phase.kind),
+                    phase.provider_label
+                )
+            },
             output::phase_state(phase.state).to_owned(),
             phase.attempt.to_string(),
             output::artifact_ref(phase.output.as_ref()),

@@ -208,6 +208,8 @@ pub struct Transcript {
     pub ended: Option<(i32, i64)>,
     received_since_connect: bool,
     kinds: HashMap<String, i32>,
+    /// The provider label of each llm phase ("offline (…)" for the offline one).
+    providers: HashMap<String, String>,
     /// When each phase's current attempt started: `(attempt, micros)`.
     started: HashMap<String, (i32, i64)>,
     /// The phase whose streamed output is on the current line, and whether
@@ -229,7 +231,14 @@ impl Transcript {
                 (p.id.clone(), (p.attempt, at))
             })
             .collect();
+        let providers = snapshot
+            .phases
+            .iter()
+            .filter(|p| !p.provider_label.is_empty())
+            .map(|p| (p.id.clone(), p.provider_label.clone()))
+            .collect();
         Transcript {
+            providers,
             run_id: run.id,
             created_micros: orchestra_kit::time::micros(run.created_at.as_ref()),
             last_seq: snapshot.seq,
@@ -273,7 +282,15 @@ impl Transcript {
                 }
                 format!("{clock}  run is {}", output::run_status(change.to))
             }
-            Some(Body::PhaseStateChanged(change)) => self.state_line(&clock, at, change),
+            Some(Body::PhaseStateChanged(change)) => {
+                let mut line = self.state_line(&clock, at, change);
+                if change.to == pb::PhaseState::Running as i32
+                    && let Some(provider) = self.providers.get(&change.phase_id)
+                {
+                    line.push_str(&format!("  [{provider}]"));
+                }
+                line
+            }
             Some(Body::ArtifactAccepted(accepted)) => {
                 let artifact = accepted.artifact.as_ref();
                 format!(

@@ -78,16 +78,7 @@ impl Scheduler {
     /// Connects to the database, applies migrations, and prepares clients
     /// of the review service and artifact store (connected on first use).
     pub async fn open(config: &Config) -> Result<Scheduler> {
-        let db = Db::connect(
-            &config.database_url,
-            &DbOptions {
-                schema: "scheduler".into(),
-                max_connections: 16,
-            },
-        )
-        .await?;
-        db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
-            .await?;
+        let db = open_storage(&config.database_url).await?;
         let mut catalog = Catalog::builtin();
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
@@ -173,6 +164,22 @@ impl Scheduler {
         }
         Background(loops)
     }
+}
+
+/// Connects to the scheduler's database (its own schema on Postgres) and
+/// applies pending migrations.
+pub async fn open_storage(database_url: &str) -> Result<Db> {
+    let db = Db::connect(
+        database_url,
+        &DbOptions {
+            schema: "scheduler".into(),
+            max_connections: 16,
+        },
+    )
+    .await?;
+    db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
+        .await?;
+    Ok(db)
 }
 
 /// Runs the scheduler on a bound listener until `shutdown` resolves.

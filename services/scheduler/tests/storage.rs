@@ -1,0 +1,281 @@
+//! The scheduler's queries on both backends: the conditional updates that
+//! leases and idempotency rest on, paging, and the outbox.
+
+use orchestra_db::testing::TestDb;
+use orchestra_db::{backend_tests, db_run};
+use orchestra_scheduler::storage::models::{
+    EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state,
+};
+use orchestra_scheduler::storage::{RunFilter, Store, TaskKey};
+use orchestra_scheduler::{Error, open_storage};
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn template(name: &str, version: i32) -> TemplateRow {
+    TemplateRow {
+        id: format!("{name}-{version}"),
+        name: name.into(),
+        version,
+        description: String::new(),
+        source: "{}".into(),
+        format: "json".into(),
+        spec_json: "{}".into(),
+        content_sha256: format!("sha-{version}"),
+        created_at: 1,
+    }
+}
+
+fn run(id: &str, template_name: &str, status: &str, created_at: i64) -> RunRow {
+    RunRow {
+        id: id.into(),
+        template_id: format!("{template_name}-1"),
+        template_name: template_name.into(),
+        template_version: 1,
+        spec_json: "{}".into(),
+        status: status.into(),
+        seed: 7,
+        auto_advance: true,
+        cancelled: false,
+        inputs_json: "{}".into(),
+        request_id: Some(format!("req-{id}")),
+        last_seq: 0,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn task(run_id: &str, phase_id: &str, kind: &str, available_at: i64) -> TaskRow {
+    TaskRow {
+        run_id: run_id.into(),
+        phase_id: phase_id.into(),
+        attempt: 1,
+        kind: kind.into(),
+        state: task_state::QUEUED.into(),
+        available_at,
+        lease_id: None,
+        executor_id: None,
+        lease_deadline: 0,
+        created_at: available_at,
+    }
+}
+
+fn key(run_id: &str, phase_id: &str) -> TaskKey {
+    TaskKey {
+        run_id: run_id.into(),
+        phase_id: phase_id.into(),
+        attempt: 1,
+    }
+}
+
+async fn templates_have_versions_and_pages(db: &TestDb) {
+    let db = open_storage(&db.url_for("scheduler"))
+        .await
+        .expect("storage");
+    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
+        for row in [
+            template("b", 1),
+            template("b", 2),
+            template("a", 1),
+            template("c", 1),
+        ] {
+            c.insert_template(row).await?;
+        }
+        assert_eq!(c.latest_template("b").await?.map(|t| t.version), Some(2));
+        assert_eq!(
+            c.template_version("b", 1).await?.map(|t| t.version),
+            Some(1)
+        );
+        assert!(c.template_version("b", 3).await?.is_none());
+        assert_eq!(c.template_names("", 2).await?, ["a", "b"]);
+        assert_eq!(c.template_names("b", 10).await?, ["c"]);
+        // A second version 1 of a name is refused by the unique index.
+        assert!(c.insert_template(template("a", 1)).await.is_err());
+        Ok(())
+    });
+    checked.expect("templates");
+}
+
+async fn runs_lock_filter_and_page(db: &TestDb) {
+    let db = open_storage(&db.url_for("scheduler"))
+        .await
+        .expect("storage");
+    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
+        c.insert_template(template("t", 1)).await?;
+        c.insert_template(template("u", 1)).await?;
+        c.insert_run(run("r1", "t", "COMPLETED", 10)).await?;
+        c.insert_run(run("r2", "t", "RUNNING", 20)).await?;
+        c.insert_run(run("r3", "u", "RUNNING", 30)).await?;
+        assert_eq!(c.lock_run("r1", 99).await?, 1);
+        assert_eq!(
+            c.lock_run("nope", 99).await?,
+            0,
+            "a missing run locks nothing"
+        );
+        assert_eq!(
+            c.run_by_request_id("req-r2").await?.map(|r| r.id),
+            Some("r2".into())
+        );
+        let ids = |rows: Vec<RunRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let all = RunFilter {
+            limit: 10,
+            ..RunFilter::default()
+        };
+        assert_eq!(ids(c.list_runs(&all).await?), ["r3", "r2", "r1"]);
+        let running = RunFilter {
+            statuses: vec!["RUNNING".into()],
+            limit: 10,
+            ..RunFilter::default()
+        };
+        assert_eq!(ids(c.list_runs(&running).await?), ["r3", "r2"]);
+        let of_t = RunFilter {
+            template_name: Some("t".into()),
+            before: Some((20, "r2".into())),
+            limit: 10,
+            ..RunFilter::default()
+        };
+        assert_eq!(ids(c.list_runs(&of_t).await?), ["r1"]);
+        Ok(())
+    });
+    checked.expect("runs");
+}
+
+async fn events_come_back_in_order_after_a_sequence(db: &TestDb) {
+    let db = open_storage(&db.url_for("scheduler"))
+        .await
+        .expect("storage");
+    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
+        c.insert_template(template("t", 1)).await?;
+        c.insert_run(run("r", "t", "RUNNING", 1)).await?;
+        let rows = (1..=5)
+            .map(|seq| EventRow {
+                run_id: "r".into(),
+                seq,
+                at: seq,
+                body: vec![u8::try_from(seq).unwrap_or(0)],
+            })
+            .collect();
+        c.insert_events(rows).await?;
+        let seqs = |rows: Vec<EventRow>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(c.events_after("r", 2, 2).await?), [3, 4]);
+        assert_eq!(seqs(c.events_after("r", 5, 10).await?), Vec::<i64>::new());
+        // A sequence number is taken once.
+        let again = EventRow {
+            run_id: "r".into(),
+            seq: 3,
+            at: 9,
+            body: Vec::new(),
+        };
+        assert!(c.insert_events(vec![again]).await.is_err());
+        Ok(())
+    });
+    checked.expect("events");
+}
+
+async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
+    let db = open_storage(&db.url_for("scheduler"))
+        .await
+        .expect("storage");
+    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
+        c.insert_template(template("t", 1)).await?;
+        c.insert_run(run("r", "t", "RUNNING", 1)).await?;
+        c.insert_phases(vec![PhaseRow {
+            run_id: "r".into(),
+            phase_id: "p".into(),
+            idx: 0,
+            kind: "function".into(),
+            state: "QUEUED".into(),
+            attempt: 1,
+            started_at: 0,
+            finished_at: 0,
+            error: String::new(),
+            output_json: None,
+            human_task_id: None,
+            executor_id: None,
+            feedback_json: "[]".into(),
+        }])
+        .await?;
+        c.insert_task(task("r", "p", "function", 100)).await?;
+        c.insert_task(task("r", "later", "function", 500)).await?;
+        c.insert_task(task("r", "model", "llm", 100)).await?;
+
+        let due = c.due_tasks(&["function".into()], 200, 10).await?;
+        assert_eq!(
+            due.iter().map(|t| t.phase_id.as_str()).collect::<Vec<_>>(),
+            ["p"]
+        );
+        let p = key("r", "p");
+        assert_eq!(c.lease_task(&p, "lease-1", "e1", 1_000).await?, 1);
+        assert_eq!(
+            c.lease_task(&p, "lease-2", "e2", 1_000).await?,
+            0,
+            "leased once"
+        );
+        assert_eq!(c.count_leased("e1").await?, 1);
+        assert_eq!(c.count_leased("e2").await?, 0);
+        assert_eq!(c.extend_lease(&p, "lease-1", 900, 2_000).await?, 1);
+        assert_eq!(
+            c.extend_lease(&p, "lease-2", 900, 2_000).await?,
+            0,
+            "not its lease"
+        );
+        assert_eq!(
+            c.extend_lease(&p, "lease-1", 2_001, 3_000).await?,
+            0,
+            "expired"
+        );
+        let expired = c.expired_leases(2_001, 10).await?;
+        assert_eq!(expired.len(), 1);
+        assert_eq!(c.cancel_phase_tasks("r", "later").await?, 1);
+        assert!(
+            c.due_tasks(&["function".into()], 10_000, 10)
+                .await?
+                .is_empty()
+        );
+        assert_eq!(c.set_task_state(&p, task_state::DONE).await?, 1);
+        assert!(c.expired_leases(10_000, 10).await?.is_empty());
+        Ok(())
+    });
+    checked.expect("tasks");
+}
+
+async fn the_outbox_delivers_what_is_due(db: &TestDb) {
+    let db = open_storage(&db.url_for("scheduler"))
+        .await
+        .expect("storage");
+    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
+        for (id, at) in [("o1", 10), ("o2", 20)] {
+            c.insert_outbox(OutboxRow {
+                id: id.into(),
+                kind: "open_human_task".into(),
+                payload: vec![1, 2, 3],
+                attempts: 0,
+                next_attempt_at: at,
+                delivered_at: None,
+                last_error: String::new(),
+                created_at: at,
+            })
+            .await?;
+        }
+        let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(c.due_outbox(15, 10).await?), ["o1"]);
+        c.mark_outbox_failed("o1", 1, 100, "review is down").await?;
+        assert_eq!(ids(c.due_outbox(25, 10).await?), ["o2"], "o1 backs off");
+        c.mark_outbox_delivered("o2", 30).await?;
+        let due = c.due_outbox(200, 10).await?;
+        assert_eq!(ids(due.clone()), ["o1"]);
+        assert_eq!(
+            (due[0].attempts, due[0].last_error.as_str()),
+            (1, "review is down")
+        );
+        Ok(())
+    });
+    checked.expect("outbox");
+}
+
+backend_tests!(
+    templates_have_versions_and_pages,
+    runs_lock_filter_and_page,
+    events_come_back_in_order_after_a_sequence,
+    a_task_is_leased_once_and_its_lease_ends,
+    the_outbox_delivers_what_is_due,
+);

@@ -18,6 +18,14 @@ pub struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// The review service, when it runs apart from the scheduler (default:
+    /// `--server`, where `orchestra up` serves every service).
+    #[arg(long, global = true, env = "ORCHESTRA_REVIEW_SERVER")]
+    pub review_server: Option<String>,
+    /// The artifact store, when it runs apart from the scheduler (default:
+    /// `--server`).
+    #[arg(long, global = true, env = "ORCHESTRA_ARTIFACT_SERVER")]
+    pub artifact_server: Option<String>,
     /// How results are printed: tables for people, JSON for programs (one
     /// document per result, one object per line for streams).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]

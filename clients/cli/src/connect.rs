@@ -15,26 +15,51 @@ use crate::error::{Error, Result};
 /// artifacts, which may exceed tonic's default of 4 MiB.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A channel to one server and a client per service on it.
+/// Channels to the services (all on one server unless the review service
+/// or the artifact store are named apart) and a client per service.
 #[derive(Debug, Clone)]
 pub struct Connection {
     channel: Channel,
+    review: Channel,
+    artifacts: Channel,
     server: String,
 }
 
+/// A channel that dials on first use, so an unreachable server surfaces as
+/// UNAVAILABLE from the first call.
+fn lazy_channel(server: &str) -> Result<Channel> {
+    let endpoint = Endpoint::from_shared(server.to_owned())
+        .map_err(|e| Error::BadServer {
+            url: server.to_owned(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true);
+    Ok(endpoint.connect_lazy())
+}
+
 impl Connection {
-    /// Prepares a channel to `server`; it dials on first use, so an
-    /// unreachable server surfaces as UNAVAILABLE from the first call.
+    /// Prepares channels to `server` for every service.
     pub fn new(server: &str) -> Result<Connection> {
-        let endpoint = Endpoint::from_shared(server.to_owned())
-            .map_err(|e| Error::BadServer {
-                url: server.to_owned(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(Duration::from_secs(3))
-            .tcp_nodelay(true);
+        Connection::split(server, None, None)
+    }
+
+    /// Prepares channels to `server`, with the review service and the
+    /// artifact store elsewhere when given.
+    pub fn split(
+        server: &str,
+        review: Option<&str>,
+        artifacts: Option<&str>,
+    ) -> Result<Connection> {
+        let channel = lazy_channel(server)?;
+        let apart = |url: Option<&str>| match url {
+            Some(url) => lazy_channel(url),
+            None => Ok(channel.clone()),
+        };
         Ok(Connection {
-            channel: endpoint.connect_lazy(),
+            review: apart(review)?,
+            artifacts: apart(artifacts)?,
+            channel,
             server: server.to_owned(),
         })
     }
@@ -57,12 +82,12 @@ impl Connection {
 
     /// A ReviewService client.
     pub fn review(&self) -> ReviewServiceClient<Channel> {
-        ReviewServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+        ReviewServiceClient::new(self.review.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// An ArtifactService client.
     pub fn artifacts(&self) -> ArtifactServiceClient<Channel> {
-        ArtifactServiceClient::new(self.channel.clone())
+        ArtifactServiceClient::new(self.artifacts.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 }

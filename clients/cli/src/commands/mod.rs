@@ -33,7 +33,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         up::up(args).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let connection = Connection::new(&cli.server)?;
+    let connection = Connection::split(
+        &cli.server,
+        cli.review_server.as_deref(),
+        cli.artifact_server.as_deref(),
+    )?;
     match cli.command {
         Command::Up(_) => {}
         Command::Template(command) => template::template(&connection, format, command).await?,

@@ -447,6 +447,38 @@ async fn every_service_answers_health_and_reflection(backend: Backend) {
         .await
         .expect_err("unknown service");
     assert_eq!(unknown.code(), Code::NotFound);
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = responses
+        .message()
+        .await
+        .expect("answer")
+        .and_then(|r| r.message_response)
+    else {
+        panic!("reflection lists services");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "orchestra.v1.TemplateService",
+        "orchestra.v1.RunService",
+        "orchestra.v1.TaskService",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
     mesh.stop().await;
 }
 

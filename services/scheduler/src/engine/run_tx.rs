@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use orchestra_model::{
-    Graph, Phase, PhaseClass, PhaseEvent, PhaseKind, PhaseState, RunStatus, Template, transition,
+    Graph, Phase, PhaseClass, PhaseEvent, PhaseKind, PhaseState, RunStatus, transition,
 };
 use orchestra_proto::v1 as pb;
 use prost::Message;
@@ -40,8 +40,11 @@ pub struct RunTx {
     pub run: RunRow,
     /// Its phases in declaration order.
     pub phases: Vec<PhaseRow>,
-    template: Template,
     graph: Graph,
+    /// Each phase row's definition, by the row's index.
+    specs: Vec<Phase>,
+    /// Each phase id's row index.
+    indices: std::collections::HashMap<String, usize>,
     now: i64,
     status_before: RunStatus,
     events: Vec<pb::run_event::Body>,
@@ -70,11 +73,36 @@ impl RunTx {
         let template = convert::parse_spec(&run.spec_json)?;
         let graph = Graph::new(&template);
         let status_before = convert::stored_status(&run)?;
+        let by_id: std::collections::HashMap<&str, &Phase> = template
+            .walk_phases()
+            .into_iter()
+            .map(|(_, p)| (p.id.as_str(), p))
+            .collect();
+        let specs = phases
+            .iter()
+            .map(|row| {
+                by_id
+                    .get(row.phase_id.as_str())
+                    .map(|p| (*p).clone())
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "phase {} is not in the frozen template",
+                            row.phase_id
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let indices = phases
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (row.phase_id.clone(), i))
+            .collect();
         Ok(RunTx {
             run,
             phases,
-            template,
             graph,
+            specs,
+            indices,
             now,
             status_before,
             events: Vec::new(),
@@ -85,28 +113,19 @@ impl RunTx {
         })
     }
 
-    /// The frozen template.
-    pub fn template(&self) -> &Template {
-        &self.template
-    }
-
     /// The index of a phase; NOT_FOUND when the run has none of that id.
     pub fn index(&self, phase_id: &str) -> Result<usize> {
-        self.phases
-            .iter()
-            .position(|p| p.phase_id == phase_id)
+        self.indices
+            .get(phase_id)
+            .copied()
             .ok_or_else(|| Error::NotFound(format!("run {} has no phase {phase_id}", self.run.id)))
     }
 
     /// A phase's definition in the frozen template.
     pub fn spec(&self, index: usize) -> Result<&Phase> {
-        let id = &self.phases[index].phase_id;
-        self.template
-            .walk_phases()
-            .into_iter()
-            .find(|(_, p)| &p.id == id)
-            .map(|(_, p)| p)
-            .ok_or_else(|| Error::Corrupt(format!("phase {id} is not in the frozen template")))
+        self.specs
+            .get(index)
+            .ok_or_else(|| Error::Corrupt(format!("no phase at index {index}")))
     }
 
     /// A phase's current state.

@@ -76,3 +76,38 @@ fn a_watch_resumes_after_a_restart_without_gap_or_duplicate() {
         "the last event ends the run: {last}"
     );
 }
+
+#[test]
+fn a_watch_started_while_the_server_is_down_waits_for_it() {
+    let mut mesh = Mesh::start();
+    mesh.run(&["template", "apply", &backtrack("template.yaml")])
+        .ok();
+    let run = mesh
+        .run(&["run", "start", "backtrack-ui-patch"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let context = eventually("the context task", || open_task(&mesh, &run, "context"));
+    mesh.stop();
+    let watcher = mesh
+        .command(&["run", "watch", &run])
+        .spawn()
+        .expect("watch");
+    std::thread::sleep(Duration::from_millis(500));
+    mesh.start_again();
+    mesh.run(&[
+        "input",
+        "submit",
+        &context,
+        &backtrack("inputs/context.json"),
+    ])
+    .ok();
+    let review = eventually("the review task", || open_task(&mesh, &run, "review"));
+    mesh.run(&["review", "approve", &review, "--select", "a"])
+        .ok();
+    let watched = finish(watcher, Duration::from_secs(90));
+    assert_eq!(watched.code, Some(0), "{watched:#?}");
+    assert!(watched.stderr.contains("reconnecting"), "{watched:#?}");
+    assert!(watched.stdout.contains("COMPLETED in"), "{watched:#?}");
+}

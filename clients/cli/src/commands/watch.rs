@@ -35,7 +35,7 @@ pub async fn watch(
     format: OutputFormat,
     run_id: &str,
 ) -> Result<ExitCode> {
-    let snapshot = super::run::get(connection, run_id).await?;
+    let snapshot = snapshot_with_patience(connection, run_id).await?;
     let run = snapshot.run.clone().ok_or(Error::Incomplete("run"))?;
     let mut transcript = Transcript::new(&snapshot);
     match format {
@@ -69,6 +69,28 @@ pub async fn watch(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The run's snapshot, retried with backoff while the server is unreachable
+/// (a restart), so a watch started at the wrong moment still starts.
+async fn snapshot_with_patience(
+    connection: &Connection,
+    run_id: &str,
+) -> Result<pb::GetRunResponse> {
+    let started = tokio::time::Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match super::run::get(connection, run_id).await {
+            Err(Error::Grpc(status))
+                if !is_fatal(status.code()) && started.elapsed() < GIVE_UP_AFTER =>
+            {
+                eprintln!("reconnecting… ({})", status.message());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Streams events into the transcript until the run ends, reconnecting

@@ -81,9 +81,19 @@ impl Mesh {
 
     /// Kills the server and starts it again on the same port and data.
     pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Kills the server; its port refuses connections until [`Mesh::start_again`].
+    pub fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop();
         }
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) {
         let (server, _) = Server::spawn(self.addr, self.data.path().to_owned());
         self.server = Some(server);
     }

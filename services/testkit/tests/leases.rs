@@ -62,7 +62,7 @@ async fn a_vanished_executor_s_attempt_is_retried(backend: Backend) {
         backend,
         MeshOptions {
             executor: false,
-            lease_ttl: Duration::from_millis(400),
+            lease_ttl: Duration::from_secs(1),
             ..MeshOptions::default()
         },
     )

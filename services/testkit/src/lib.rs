@@ -349,6 +349,32 @@ impl Mesh {
             .into_inner()
     }
 
+    /// A finished run's whole event log, read through WatchRun (which ends
+    /// with the run).
+    pub async fn events(&self, run_id: &str) -> Vec<pb::RunEvent> {
+        let mut stream = self
+            .runs()
+            .await
+            .watch_run(pb::WatchRunRequest {
+                run_id: run_id.to_owned(),
+                after_seq: 0,
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut events = Vec::new();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), stream.message())
+                .await
+                .expect("the log streams and ends")
+                .expect("stream");
+            match next {
+                Some(message) => events.extend(message.event),
+                None => return events,
+            }
+        }
+    }
+
     /// The open human task of a run's phase, once it is open.
     pub async fn human_task(&self, run_id: &str, phase_id: &str) -> pb::HumanTask {
         let run_id = run_id.to_owned();

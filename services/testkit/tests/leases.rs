@@ -130,40 +130,14 @@ async fn a_vanished_executor_s_attempt_is_retried(backend: Backend) {
         .into_inner()
         .versions;
     assert_eq!(history.len(), 1, "exactly one version: {history:?}");
-    let accepted = count_events(&mesh, &run_id, |body| {
-        matches!(body, pb::run_event::Body::ArtifactAccepted(_))
-    })
-    .await;
+    let accepted = mesh
+        .events(&run_id)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.body, Some(pb::run_event::Body::ArtifactAccepted(_))))
+        .count();
     assert_eq!(accepted, 1);
     mesh.stop().await;
-}
-
-async fn count_events(
-    mesh: &Mesh,
-    run_id: &str,
-    matches: impl Fn(&pb::run_event::Body) -> bool,
-) -> usize {
-    let mut stream = mesh
-        .runs()
-        .await
-        .watch_run(pb::WatchRunRequest {
-            run_id: run_id.to_owned(),
-            after_seq: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let mut count = 0;
-    while let Some(message) = stream.message().await.expect("events") {
-        if message
-            .event
-            .and_then(|e| e.body)
-            .is_some_and(|b| matches(&b))
-        {
-            count += 1;
-        }
-    }
-    count
 }
 
 async fn reports_are_idempotent_on_the_attempt(backend: Backend) {

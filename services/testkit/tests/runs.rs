@@ -28,27 +28,6 @@ async fn start(mesh: &Mesh, request: pb::StartRunRequest) -> Result<pb::Run, ton
         .expect("run"))
 }
 
-async fn events(mesh: &Mesh, run_id: &str) -> Vec<pb::RunEvent> {
-    let mut stream = mesh
-        .runs()
-        .await
-        .watch_run(pb::WatchRunRequest {
-            run_id: run_id.to_owned(),
-            after_seq: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let mut events = Vec::new();
-    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .expect("in time")
-    {
-        events.push(message.event.expect("event"));
-    }
-    events
-}
-
 async fn run_inputs_are_checked_and_stored(backend: Backend) {
     let mesh = Mesh::start(backend, MeshOptions::default()).await;
     mesh.apply_template(&fixture("with_input.yaml")).await;
@@ -389,7 +368,7 @@ async fn a_reviewer_sends_a_variant_back_with_a_comment(backend: Backend) {
     mesh.run_reaches(&run.id, &[pb::RunStatus::Completed]).await;
 
     // The model's output streamed to watchers as it was generated.
-    let log = events(&mesh, &run.id).await;
+    let log = mesh.events(&run.id).await;
     let deltas: String = log
         .iter()
         .filter_map(|e| match &e.body {

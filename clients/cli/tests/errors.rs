@@ -4,11 +4,9 @@ use std::process::Command;
 
 #[test]
 fn an_unreachable_server_says_how_to_start_one() {
-    // A port nothing listens on: bound, then released.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port");
-    let server = format!("http://{addr}");
+    // Port 1: nothing listens there, and unlike a released ephemeral port it
+    // cannot be a client socket's own port (a TCP self-connect hangs).
+    let server = "http://127.0.0.1:1".to_owned();
     let output = Command::new(env!("CARGO_BIN_EXE_orchestra"))
         .args(["--server", &server, "template", "list"])
         .output()

@@ -76,3 +76,35 @@ fn applying_twice_stores_one_version() {
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(value["template"]["version"], 1);
 }
+
+/// With the services apart, each command reaches the service it needs:
+/// here the scheduler's address is dead and only the review service's is
+/// live, so the inbox works and a template listing does not.
+#[test]
+fn the_review_service_can_live_apart_from_the_scheduler() {
+    let mesh = Mesh::start();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let apart = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orchestra"))
+            .args([
+                "--server",
+                &format!("http://{dead}"),
+                "--review-server",
+                &mesh.url,
+            ])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let inbox = apart(&["inbox"]);
+    assert!(
+        inbox.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inbox.stderr)
+    );
+    let templates = apart(&["template", "list"]);
+    assert_eq!(templates.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&templates.stderr).contains("cannot reach Orchestra"));
+}

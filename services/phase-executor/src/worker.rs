@@ -56,13 +56,19 @@ pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32) {
     }
 }
 
-/// Runs one task under its lease and reports how it ended.
+/// Runs one task under its lease and reports how it ended, logging under
+/// a span that names the attempt.
 pub async fn run_task(ctx: AttemptContext, task: pb::Task) {
     let Some(key) = task.key.clone() else {
         return;
     };
     let span = tracing::info_span!("attempt", run = %key.run_id, phase = %key.phase_id, attempt = key.attempt);
-    let _enter = span.enter();
+    // A span entered with a guard would leak into whatever else this
+    // thread polls across the awaits; instrumenting the future does not.
+    tracing::Instrument::instrument(run_leased(ctx, task, key), span).await;
+}
+
+async fn run_leased(ctx: AttemptContext, task: pb::Task, key: pb::AttemptKey) {
     let heartbeat = heartbeat_until_lost(ctx.tasks.clone(), &task);
     let timeout = match task.timeout_ms {
         ms if ms > 0 => Duration::from_millis(ms as u64),
@@ -77,15 +83,11 @@ pub async fn run_task(ctx: AttemptContext, task: pb::Task) {
     };
     let outcome = outcome.unwrap_or_else(|_| {
         Err(AttemptFailure::transient(format!(
-            "timed out after {}",
-            humanize(timeout)
+            "timed out after {:.1}s",
+            timeout.as_secs_f64()
         )))
     });
     report_outcome(ctx.tasks.clone(), &task, key, outcome).await;
-}
-
-fn humanize(duration: Duration) -> String {
-    format!("{:.1}s", duration.as_secs_f64())
 }
 
 /// Heartbeats at a third of the lease's remaining time; returns once the

@@ -107,8 +107,13 @@ impl RunSvc {
                     }),
                 })
                 .await
-                .map_err(|s| {
-                    Error::Unavailable(format!("cannot store input {name}: {}", s.message()))
+                .map_err(|s| match s.code() {
+                    // The store is down or slow: the caller may simply retry.
+                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                        Error::Unavailable(format!("cannot store input {name}: {}", s.message()))
+                    }
+                    // Anything else is about the input itself.
+                    _ => Error::invalid_field(&format!("inputs.{name}"), s.message()),
                 })?
                 .into_inner();
             let artifact = response.artifact.ok_or_else(|| {

@@ -2,15 +2,22 @@
 //! own logic:
 //!
 //! - [`config`]: typed configuration from prefixed environment variables,
-//!   with start-up errors that name the variable.
+//!   every check a setting gets, and start-up errors that name the variable.
+//! - [`limits`]: the one message size limit, applied to servers and clients.
+//! - [`channel`]: the lazy channel to a peer, its URL checked at start-up.
+//! - [`start`]: the one `main` of every service binary (exit 2 on a bad
+//!   configuration, naming the variable).
 //! - [`server`]: the gRPC server every service runs on, with health checking
 //!   and reflection, and the shutdown signal.
 //! - [`status`]: building `tonic::Status` values with `google.rpc` details.
 //! - [`time`]: protobuf timestamps from the epoch microseconds we store.
 //! - [`telemetry`]: logging set-up.
 
+pub mod channel;
 pub mod config;
+pub mod limits;
 pub mod server;
+pub mod start;
 pub mod status;
 pub mod telemetry;
 pub mod time;

@@ -405,6 +405,7 @@ mod tests {
         assert_eq!(sample.port, 7);
         assert_eq!(sample.name, None);
         assert_eq!(sample.addr, default_addr());
+        assert_eq!(sample.database_url, "");
     }
 
     #[test]

@@ -4,7 +4,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use orchestra_kit::config::{ConfigError, Settings, check_nonzero, check_url};
+use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use serde::Deserialize;
+
+/// The prefix of every variable the scheduler reads.
+pub const ENV_PREFIX: &str = "ORCHESTRA_SCHEDULER_";
 
 /// Everything the scheduler reads at start-up. Every field has a default
 /// that works on a laptop.
@@ -35,6 +40,15 @@ pub struct Config {
     /// comma-separated, besides `offline`.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// `ORCHESTRA_SCHEDULER_MAX_MESSAGE_BYTES`: the largest run input (and
+    /// message) accepted or sent; larger inputs go through the artifact
+    /// store's streaming upload. Default 64 MiB.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
 }
 
 fn default_database_url() -> String {
@@ -61,10 +75,55 @@ fn default_lease_ttl_ms() -> u64 {
     30_000
 }
 
+impl Settings for Config {
+    const PREFIX: &'static str = ENV_PREFIX;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_url.trim().is_empty() {
+            return Err(ConfigError::new(
+                Self::variable("database_url"),
+                "must name a database: postgres://… or sqlite://PATH",
+            ));
+        }
+        check_url(&Self::variable("review_url"), &self.review_url)?;
+        check_url(
+            &Self::variable("artifact_store_url"),
+            &self.artifact_store_url,
+        )?;
+        check_nonzero(
+            &Self::variable("lease_ttl_ms"),
+            self.lease_ttl_ms,
+            "a lease of 0 ms expires before any executor can heartbeat",
+        )?;
+        check_nonzero(
+            &Self::variable("poll_interval_ms"),
+            self.poll_interval_ms,
+            "polling every 0 ms would spin",
+        )?;
+        orchestra_kit::limits::check(
+            &Self::variable("max_message_bytes"),
+            self.max_message_bytes,
+        )
+    }
+
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+}
+
 impl Config {
-    /// Reads the configuration from the environment.
-    pub fn from_env() -> Result<Config, orchestra_kit::config::ConfigError> {
-        orchestra_kit::config::from_env("ORCHESTRA_SCHEDULER_")
+    /// Reads the configuration from the environment and checks it; the error
+    /// names the variable at fault.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        orchestra_kit::config::load()
+    }
+
+    /// The message limit, with the variable that sets it.
+    pub fn message_limit(&self) -> MessageLimit {
+        MessageLimit::new(
+            self.max_message_bytes,
+            Self::variable("max_message_bytes"),
+        )
     }
 
     /// The defaults with the database in `dir` and the other services at
@@ -78,6 +137,7 @@ impl Config {
             lease_ttl_ms: default_lease_ttl_ms(),
             poll_interval_ms: default_poll_interval_ms(),
             providers: Vec::new(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 
@@ -96,21 +156,52 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        orchestra_kit::config::load_from(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
     #[test]
     fn defaults_work_without_any_variable() {
-        let config: Config =
-            orchestra_kit::config::from_vars("ORCHESTRA_SCHEDULER_", Vec::new()).expect("defaults");
+        let config = read(&[]).expect("defaults");
         assert_eq!(config.listen_addr.port(), 50051);
         assert!(config.database_url.starts_with("sqlite://"));
+        assert_eq!(config.max_message_bytes, 64 * 1024 * 1024);
     }
 
     #[test]
     fn a_bad_ttl_names_its_variable() {
-        let err = orchestra_kit::config::from_vars::<Config>(
-            "ORCHESTRA_SCHEDULER_",
-            vec![("ORCHESTRA_SCHEDULER_LEASE_TTL_MS".into(), "soon".into())],
-        )
-        .expect_err("not a number");
+        let err = read(&[("ORCHESTRA_SCHEDULER_LEASE_TTL_MS", "soon")]).expect_err("not a number");
         assert_eq!(err.variable, "ORCHESTRA_SCHEDULER_LEASE_TTL_MS");
+    }
+
+    #[test]
+    fn settings_that_parse_but_make_no_sense_are_refused() {
+        for (variable, value) in [
+            ("ORCHESTRA_SCHEDULER_LEASE_TTL_MS", "0"),
+            ("ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS", "0"),
+            ("ORCHESTRA_SCHEDULER_REVIEW_URL", "not-a-url"),
+            ("ORCHESTRA_SCHEDULER_ARTIFACT_STORE_URL", "ftp://x"),
+            ("ORCHESTRA_SCHEDULER_MAX_MESSAGE_BYTES", "0"),
+            ("ORCHESTRA_SCHEDULER_DATABASE_URL", ""),
+        ] {
+            let err = read(&[(variable, value)]).expect_err(variable);
+            assert_eq!(err.variable, variable);
+        }
+    }
+
+    #[test]
+    fn a_typo_is_refused_naming_the_setting_meant() {
+        let err = read(&[("ORCHESTRA_SCHEDULER_DATABSE_URL", "postgres://x")]).expect_err("typo");
+        assert_eq!(err.variable, "ORCHESTRA_SCHEDULER_DATABSE_URL");
+        assert!(
+            err.problem
+                .contains("did you mean ORCHESTRA_SCHEDULER_DATABASE_URL?"),
+            "{}",
+            err.problem
+        );
     }
 }

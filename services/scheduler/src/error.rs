@@ -34,6 +34,9 @@ pub enum Error {
     /// Stored data could not be read back (a bug or a corrupt row).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] orchestra_kit::config::ConfigError),
 }
 
 impl From<diesel::result::Error> for Error {
@@ -72,6 +75,7 @@ impl From<Error> for Status {
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Db(cause) => status::internal(&cause),
             Error::Corrupt(cause) => status::internal(&cause),
+            Error::Config(cause) => status::internal(&cause),
         }
     }
 }

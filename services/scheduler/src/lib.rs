@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use orchestra_db::{Db, DbOptions};
+use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_model::Catalog;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
@@ -36,7 +38,7 @@ use orchestra_proto::v1::task_service_server::TaskServiceServer;
 use orchestra_proto::v1::template_service_server::TemplateServiceServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub use config::Config;
 pub use engine::{Engine, LeaseSettings};
@@ -55,6 +57,7 @@ pub struct Scheduler {
     database_url: String,
     review: ReviewServiceClient<Channel>,
     artifacts: ArtifactServiceClient<Channel>,
+    limit: MessageLimit,
 }
 
 /// The scheduler's background loops; dropping this stops them.
@@ -68,16 +71,26 @@ impl Drop for Background {
     }
 }
 
-fn lazy_channel(url: &str, variable: &str) -> Result<Channel> {
-    Endpoint::from_shared(url.to_owned())
-        .map(|endpoint| endpoint.connect_lazy())
-        .map_err(|e| Error::invalid_field(variable, format!("`{url}` is not a URL: {e}")))
-}
-
 impl Scheduler {
     /// Connects to the database, applies migrations, and prepares clients
     /// of the review service and artifact store (connected on first use).
+    ///
+    /// A setting that cannot be used (a peer URL, an unreachable database)
+    /// is [`Error::Config`], naming its variable.
     pub async fn open(config: &Config) -> Result<Scheduler> {
+        let limit = config.message_limit();
+        let review = ReviewServiceClient::new(orchestra_kit::channel::lazy(
+            &config.review_url,
+            &Config::variable("review_url"),
+        )?)
+        .max_decoding_message_size(limit.channel_bytes())
+        .max_encoding_message_size(limit.channel_bytes());
+        let artifacts = ArtifactServiceClient::new(orchestra_kit::channel::lazy(
+            &config.artifact_store_url,
+            &Config::variable("artifact_store_url"),
+        )?)
+        .max_decoding_message_size(limit.channel_bytes())
+        .max_encoding_message_size(limit.channel_bytes());
         let db = open_storage(&config.database_url).await?;
         let mut catalog = Catalog::builtin();
         catalog.providers.extend(config.providers.iter().cloned());
@@ -93,14 +106,9 @@ impl Scheduler {
         Ok(Scheduler {
             engine,
             database_url: config.database_url.clone(),
-            review: ReviewServiceClient::new(lazy_channel(
-                &config.review_url,
-                "ORCHESTRA_SCHEDULER_REVIEW_URL",
-            )?),
-            artifacts: ArtifactServiceClient::new(lazy_channel(
-                &config.artifact_store_url,
-                "ORCHESTRA_SCHEDULER_ARTIFACT_STORE_URL",
-            )?),
+            review,
+            artifacts,
+            limit,
         })
     }
 
@@ -109,19 +117,31 @@ impl Scheduler {
         &self.engine
     }
 
-    /// Adds TemplateService, RunService and TaskService.
+    /// Adds TemplateService, RunService and TaskService, each taking and
+    /// sending messages up to the configured limit.
     pub fn add_routes(&self, routes: &mut ServiceRoutes) {
+        let bytes = self.limit.channel_bytes();
+        let runs = grpc::run_svc::RunSvc::new(self.engine.clone(), self.artifacts.clone())
+            .with_message_limit(self.limit.clone());
         routes
-            .add(TemplateServiceServer::new(
-                grpc::template_svc::TemplateSvc::new(self.engine.clone()),
-            ))
-            .add(RunServiceServer::new(grpc::run_svc::RunSvc::new(
-                self.engine.clone(),
-                self.artifacts.clone(),
-            )))
-            .add(TaskServiceServer::new(grpc::task_svc::TaskSvc::new(
-                self.engine.clone(),
-            )));
+            .set_message_limit(self.limit.clone())
+            .add(
+                TemplateServiceServer::new(grpc::template_svc::TemplateSvc::new(
+                    self.engine.clone(),
+                ))
+                .max_decoding_message_size(bytes)
+                .max_encoding_message_size(bytes),
+            )
+            .add(
+                RunServiceServer::new(runs)
+                    .max_decoding_message_size(bytes)
+                    .max_encoding_message_size(bytes),
+            )
+            .add(
+                TaskServiceServer::new(grpc::task_svc::TaskSvc::new(self.engine.clone()))
+                    .max_decoding_message_size(bytes)
+                    .max_encoding_message_size(bytes),
+            );
     }
 
     /// Ends the scheduler's open streams (leases, watches), so a server
@@ -167,7 +187,8 @@ impl Scheduler {
 }
 
 /// Connects to the scheduler's database (its own schema on Postgres) and
-/// applies pending migrations.
+/// applies pending migrations. A database that cannot be opened is
+/// [`Error::Config`], naming `ORCHESTRA_SCHEDULER_DATABASE_URL`.
 pub async fn open_storage(database_url: &str) -> Result<Db> {
     let db = Db::connect(
         database_url,
@@ -176,7 +197,8 @@ pub async fn open_storage(database_url: &str) -> Result<Db> {
             max_connections: 16,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| ConfigError::database(&Config::variable("database_url"), database_url, &e))?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;
     Ok(db)
@@ -192,7 +214,7 @@ pub async fn serve(
     let mut routes = ServiceRoutes::new();
     scheduler.add_routes(&mut routes);
     let _background = scheduler.spawn_background();
-    tracing::info!(addr = %listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?, "scheduler listening");
+    tracing::info!(addr = ?listener.local_addr().ok(), "scheduler listening");
     orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown))
         .await
         .map_err(|e| Error::Unavailable(format!("server failed: {e}")))

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use orchestra_kit::limits::MessageLimit;
 use orchestra_model::RunStatus;
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
@@ -22,27 +23,65 @@ use crate::storage::RunFilter;
 pub struct RunSvc {
     engine: Engine,
     artifacts: ArtifactServiceClient<Channel>,
+    limit: MessageLimit,
+}
+
+/// One run input as given: inline JSON text, or a reference to content
+/// already in the artifact store.
+enum GivenInput<'a> {
+    Inline(&'a str),
+    Stored(&'a pb::ArtifactRef),
 }
 
 impl RunSvc {
     /// A handler over the engine, storing run inputs in the artifact store.
     pub fn new(engine: Engine, artifacts: ArtifactServiceClient<Channel>) -> Self {
-        RunSvc { engine, artifacts }
+        RunSvc {
+            engine,
+            artifacts,
+            limit: MessageLimit::new(
+                orchestra_kit::limits::DEFAULT_MAX_MESSAGE_BYTES,
+                "ORCHESTRA_SCHEDULER_MAX_MESSAGE_BYTES",
+            ),
+        }
+    }
+
+    /// The same handler, refusing inputs above `limit` by name.
+    pub fn with_message_limit(self, limit: MessageLimit) -> Self {
+        RunSvc { limit, ..self }
     }
 
     /// Stores the run's inputs as artifacts after checking them against the
-    /// template's declarations.
+    /// template's declarations. Inline inputs and inputs given by reference
+    /// (uploaded before, for their size) get the same checks and end up
+    /// stored the same way, under the run.
     async fn store_inputs(
         &self,
         run_id: &str,
         template: &orchestra_model::Template,
-        given: &std::collections::HashMap<String, String>,
+        inline: &std::collections::HashMap<String, String>,
+        stored: &std::collections::HashMap<String, pb::ArtifactRef>,
     ) -> Result<BTreeMap<String, pb::ArtifactRef>> {
+        let mut given: BTreeMap<&str, (String, GivenInput)> = BTreeMap::new();
         let mut violations = Vec::new();
-        for name in given.keys() {
-            if !template.inputs.contains_key(name) {
+        for (name, text) in inline {
+            given.insert(name, (format!("inputs.{name}"), GivenInput::Inline(text)));
+        }
+        for (name, reference) in stored {
+            let field = format!("input_refs.{name}");
+            if given.contains_key(name.as_str()) {
                 violations.push(orchestra_model::Violation::new(
-                    format!("inputs.{name}"),
+                    field,
+                    format!("input `{name}` is also given inline in inputs; give it once"),
+                ));
+                continue;
+            }
+            given.insert(name, (field, GivenInput::Stored(reference)));
+        }
+        for (name, (field, _)) in &given {
+            if !template.inputs.contains_key(*name) {
+                violations.push(orchestra_model::Violation::new(
+                    field.clone(),
                     format!(
                         "template {} declares no input `{name}` (it has: {})",
                         template.name,
@@ -57,18 +96,11 @@ impl RunSvc {
             }
         }
         for (name, declared) in &template.inputs {
-            match given.get(name) {
-                None if declared.required => violations.push(orchestra_model::Violation::new(
+            if declared.required && !given.contains_key(name.as_str()) {
+                violations.push(orchestra_model::Violation::new(
                     format!("inputs.{name}"),
                     "is required by the template",
-                )),
-                Some(text) if serde_json::from_str::<serde_json::Value>(text).is_err() => {
-                    violations.push(orchestra_model::Violation::new(
-                        format!("inputs.{name}"),
-                        "is not valid JSON",
-                    ));
-                }
-                _ => {}
+                ));
             }
         }
         if !violations.is_empty() {
@@ -77,8 +109,48 @@ impl RunSvc {
                 violations,
             });
         }
+        // Read every input's content, then check each as JSON within the limit.
+        let mut contents = Vec::new();
+        for (name, (field, input)) in given {
+            let content = match input {
+                GivenInput::Inline(text) => text.as_bytes().to_vec(),
+                GivenInput::Stored(reference) => {
+                    match self.read_stored(name, &field, reference).await {
+                        Ok(content) => content,
+                        Err(Error::Invalid { violations: v, .. }) => {
+                            violations.extend(v);
+                            continue;
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+            };
+            if !self.limit.allows(content.len()) {
+                violations.push(orchestra_model::Violation::new(
+                    field.clone(),
+                    format!(
+                        "{}; upload it with ArtifactService.WriteArtifactContent and \
+                         pass it in input_refs, as orchestra run start does",
+                        self.limit
+                            .exceeded(&format!("input `{name}`"), content.len())
+                    ),
+                ));
+            } else if serde_json::from_slice::<serde_json::Value>(&content).is_err() {
+                violations.push(orchestra_model::Violation::new(
+                    field.clone(),
+                    "is not valid JSON",
+                ));
+            }
+            contents.push((name, field, content));
+        }
+        if !violations.is_empty() {
+            return Err(Error::Invalid {
+                message: "the run's inputs do not match the template".into(),
+                violations,
+            });
+        }
         let mut stored = BTreeMap::new();
-        for (name, text) in given {
+        for (name, field, content) in contents {
             let schema_json = template
                 .inputs
                 .get(name)
@@ -97,9 +169,9 @@ impl RunSvc {
                         phase_id: "input".to_owned(),
                         attempt: 1,
                     }),
-                    name: name.clone(),
+                    name: name.to_owned(),
                     media_type: "application/json".to_owned(),
-                    content: text.clone().into_bytes(),
+                    content,
                     schema_json,
                     created_by: Some(pb::Actor {
                         kind: pb::ActorKind::Person as i32,
@@ -113,7 +185,7 @@ impl RunSvc {
                         Error::Unavailable(format!("cannot store input {name}: {}", s.message()))
                     }
                     // Anything else is about the input itself.
-                    _ => Error::invalid_field(&format!("inputs.{name}"), s.message()),
+                    _ => Error::invalid_field(&field, s.message()),
                 })?
                 .into_inner();
             let artifact = response.artifact.ok_or_else(|| {
@@ -121,15 +193,12 @@ impl RunSvc {
             })?;
             if !artifact.valid {
                 violations.extend(artifact.violations.into_iter().map(|v| {
-                    orchestra_model::Violation::new(
-                        format!("inputs.{name}{}", v.field),
-                        v.description,
-                    )
+                    orchestra_model::Violation::new(format!("{field}{}", v.field), v.description)
                 }));
                 continue;
             }
             if let Some(r) = artifact.r#ref {
-                stored.insert(name.clone(), r);
+                stored.insert(name.to_owned(), r);
             }
         }
         if !violations.is_empty() {
@@ -139,6 +208,51 @@ impl RunSvc {
             });
         }
         Ok(stored)
+    }
+
+    /// The content of an input given by reference, read in chunks and
+    /// refused as soon as it passes the limit.
+    async fn read_stored(
+        &self,
+        name: &str,
+        field: &str,
+        reference: &pb::ArtifactRef,
+    ) -> Result<Vec<u8>> {
+        if reference.artifact_id.is_empty() {
+            return Err(Error::invalid_field(
+                &format!("{field}.artifact_id"),
+                "is required",
+            ));
+        }
+        let unreadable = |s: Status| match s.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                Error::Unavailable(format!("cannot read input {name}: {}", s.message()))
+            }
+            _ => Error::invalid_field(field, s.message()),
+        };
+        let mut chunks = self
+            .artifacts
+            .clone()
+            .read_artifact_content(pb::ReadArtifactContentRequest {
+                artifact_id: reference.artifact_id.clone(),
+                version: reference.version,
+            })
+            .await
+            .map_err(unreadable)?
+            .into_inner();
+        let mut content = Vec::new();
+        while let Some(chunk) = chunks.message().await.map_err(unreadable)? {
+            content.extend_from_slice(&chunk.chunk);
+            if !self.limit.allows(content.len()) {
+                return Err(Error::invalid_field(
+                    field,
+                    self.limit
+                        .exceeded(&format!("input `{name}`"), content.len())
+                        .replace(" is ", " is at least "),
+                ));
+            }
+        }
+        Ok(content)
     }
 }
 
@@ -193,7 +307,7 @@ impl RunService for RunSvc {
         let template = convert::parse_spec(&template_row.spec_json)?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let inputs = self
-            .store_inputs(&run_id, &template, &request.inputs)
+            .store_inputs(&run_id, &template, &request.inputs, &request.input_refs)
             .await?;
         let run = self
             .engine

@@ -25,6 +25,7 @@ pub(crate) type ContentStream = BoxStream<'static, Result<Vec<u8>>>;
 impl ArtifactStore {
     /// PutArtifact: validates, stores the content, then the version.
     pub(crate) async fn put(&self, request: PutArtifactRequest) -> Result<PutArtifactResponse> {
+        self.check_size(&request.name, request.content.len())?;
         let violations = put_violations(&request);
         if !violations.is_empty() {
             return Err(Error::InvalidArgument {

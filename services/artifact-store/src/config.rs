@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use orchestra_kit::config::ConfigError;
+use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use serde::Deserialize;
 
 /// The prefix of every variable this service reads.
@@ -37,15 +38,35 @@ pub struct Config {
     /// Variable `ORCHESTRA_ARTIFACT_STORE_INLINE_LIMIT_BYTES`.
     #[serde(default = "default_inline_limit_bytes")]
     pub inline_limit_bytes: usize,
+    /// The largest artifact (and message) accepted or sent, in bytes;
+    /// larger content is refused naming this limit. Default 64 MiB.
+    /// Variable `ORCHESTRA_ARTIFACT_STORE_MAX_MESSAGE_BYTES`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+impl Settings for Config {
+    const PREFIX: &'static str = ENV_PREFIX;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }
 
 impl Config {
     /// Reads the configuration from the environment and checks it; the error
     /// names the variable at fault.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = orchestra_kit::config::from_env(ENV_PREFIX)?;
-        config.validate()?;
-        Ok(config)
+        orchestra_kit::config::load()
+    }
+
+    /// The message limit, with the variable that sets it.
+    pub fn message_limit(&self) -> MessageLimit {
+        MessageLimit::new(self.max_message_bytes, Self::variable("max_message_bytes"))
     }
 
     /// The configuration for one data folder, as the all-in-one process uses:
@@ -56,6 +77,7 @@ impl Config {
             blob_dir: dir.join("blobs"),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             inline_limit_bytes: default_inline_limit_bytes(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 
@@ -70,7 +92,10 @@ impl Config {
                 &format!("must be at most {MAX_INLINE_LIMIT}"),
             ));
         }
-        Ok(())
+        if self.blob_dir.as_os_str().is_empty() {
+            return Err(problem("BLOB_DIR", "must name a folder"));
+        }
+        orchestra_kit::limits::check(&Self::variable("max_message_bytes"), self.max_message_bytes)
     }
 }
 
@@ -81,8 +106,13 @@ impl Default for Config {
             blob_dir: default_blob_dir(),
             listen_addr: default_listen_addr(),
             inline_limit_bytes: default_inline_limit_bytes(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
 }
 
 fn problem(field: &str, what: &str) -> ConfigError {
@@ -128,12 +158,25 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        let config: Config = orchestra_kit::config::from_vars(ENV_PREFIX, vars)?;
-        config.validate()?;
-        Ok(config)
+        orchestra_kit::config::load_from(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn typos_and_tiny_limits_are_refused() {
+        let err = read(&[("ORCHESTRA_ARTIFACT_STORE_BLOB_DIRECTORY", "/b")]).expect_err("typo");
+        assert_eq!(err.variable, "ORCHESTRA_ARTIFACT_STORE_BLOB_DIRECTORY");
+        assert!(
+            err.problem
+                .contains("did you mean ORCHESTRA_ARTIFACT_STORE_BLOB_DIR?"),
+            "{}",
+            err.problem
+        );
+        let err = read(&[("ORCHESTRA_ARTIFACT_STORE_MAX_MESSAGE_BYTES", "0")]).expect_err("zero");
+        assert_eq!(err.variable, "ORCHESTRA_ARTIFACT_STORE_MAX_MESSAGE_BYTES");
     }
 
     #[test]

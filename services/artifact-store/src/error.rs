@@ -20,6 +20,12 @@ pub enum Error {
     /// The attempt already stored different content under this name.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The content is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] orchestra_kit::config::ConfigError),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] orchestra_db::Error),
@@ -63,9 +69,12 @@ impl From<Error> for Status {
                 violations,
             } => status::invalid_argument(&message, violations),
             Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::Storage(_) | Error::Blob(_) | Error::Corrupt(_) | Error::Transport(_) => {
-                status::internal(&error)
-            }
+            Error::TooLarge(message) => Status::resource_exhausted(message),
+            Error::Storage(_)
+            | Error::Blob(_)
+            | Error::Corrupt(_)
+            | Error::Transport(_)
+            | Error::Config(_) => status::internal(&error),
         }
     }
 }

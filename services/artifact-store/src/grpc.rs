@@ -79,6 +79,15 @@ impl ArtifactService for ArtifactSvc {
         ))
     }
 
+    async fn write_artifact_content(
+        &self,
+        request: Request<tonic::Streaming<orchestra_proto::v1::WriteArtifactContentRequest>>,
+    ) -> Result<Response<orchestra_proto::v1::WriteArtifactContentResponse>, Status> {
+        Ok(Response::new(
+            self.store.write_content(request.into_inner()).await?,
+        ))
+    }
+
     async fn diff_artifacts(
         &self,
         request: Request<DiffArtifactsRequest>,

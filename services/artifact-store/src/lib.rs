@@ -6,6 +6,7 @@
 //! - [`ArtifactStore`]: the opened store; [`ArtifactStore::add_routes`]
 //!   mounts its gRPC service, and [`serve`] runs it alone.
 //! - `artifacts`: what each RPC does.
+//! - `upload`: WriteArtifactContent, content that arrives in chunks.
 //! - [`grpc`]: the tonic handler, [`ArtifactSvc`].
 //! - `storage`: the private tables (Postgres schema `artifact_store`, or a
 //!   SQLite file) and their queries.
@@ -20,12 +21,15 @@ mod diff;
 pub mod error;
 pub mod grpc;
 mod storage;
+mod upload;
 mod validation;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use orchestra_db::Db;
+use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_proto::v1::artifact_service_server::ArtifactServiceServer;
 use tokio::net::TcpListener;
@@ -33,10 +37,6 @@ use tokio::net::TcpListener;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use grpc::ArtifactSvc;
-
-/// The largest gRPC message the service accepts: a Put carries its whole
-/// content, so this bounds an artifact's size.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// An opened artifact store: its database, blob folder and inline limit.
 /// Cheap to clone.
@@ -49,32 +49,49 @@ struct Inner {
     db: Db,
     blobs: blobs::BlobStore,
     inline_limit: usize,
+    /// The largest content one artifact may have, as one message or streamed.
+    limit: MessageLimit,
 }
 
 impl ArtifactStore {
     /// Connects to the database (Postgres schema `artifact_store`), applies
     /// pending migrations and creates the blob folder.
     ///
-    /// Needs a multi-threaded tokio runtime, for the migrations.
+    /// Needs a multi-threaded tokio runtime, for the migrations. A blob
+    /// folder that cannot be created or a database that cannot be opened is
+    /// [`Error::Config`], naming its variable.
     pub async fn open(config: &Config) -> Result<ArtifactStore> {
+        let blobs = blobs::BlobStore::open(&config.blob_dir)
+            .await
+            .map_err(|e| match e {
+                Error::Blob(cause) => Error::Config(ConfigError::folder(
+                    &Config::variable("blob_dir"),
+                    &config.blob_dir,
+                    &cause,
+                )),
+                other => other,
+            })?;
         let db = storage::connect(&config.database_url).await?;
-        let blobs = blobs::BlobStore::open(&config.blob_dir).await?;
         Ok(ArtifactStore {
             inner: Arc::new(Inner {
                 db,
                 blobs,
                 inline_limit: config.inline_limit_bytes,
+                limit: config.message_limit(),
             }),
         })
     }
 
-    /// Adds `ArtifactService` to a server's routes, accepting messages up to
-    /// [`MAX_MESSAGE_BYTES`].
+    /// Adds `ArtifactService` to a server's routes, taking and sending
+    /// messages up to the configured limit.
     pub fn add_routes(&self, routes: &mut ServiceRoutes) {
+        let bytes = self.inner.limit.channel_bytes();
         let service = ArtifactServiceServer::new(ArtifactSvc::new(self.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        routes.add(service);
+            .max_decoding_message_size(bytes)
+            .max_encoding_message_size(bytes);
+        routes
+            .set_message_limit(self.inner.limit.clone())
+            .add(service);
     }
 }
 

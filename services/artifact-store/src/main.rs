@@ -1,20 +1,9 @@
 //! The artifact store binary: reads its configuration, binds, and serves
 //! until Ctrl-C or SIGTERM.
 
-use orchestra_artifact_store::{Config, serve};
-use orchestra_kit::{server::shutdown_signal, telemetry};
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    telemetry::init();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(2);
-        }
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-    serve(config, listener, shutdown_signal()).await?;
-    Ok(())
+async fn main() -> ExitCode {
+    orchestra_kit::start::main("orchestra-artifact-store", orchestra_artifact_store::serve).await
 }

@@ -38,6 +38,7 @@ async fn start(db: &TestDb) -> Server {
         blob_dir: dir.path().join("blobs"),
         listen_addr: addr,
         inline_limit_bytes: 64 * 1024,
+        max_message_bytes: orchestra_kit::limits::DEFAULT_MAX_MESSAGE_BYTES,
     };
     let blob_dir = config.blob_dir.clone();
     let (stop, stopped) = oneshot::channel::<()>();

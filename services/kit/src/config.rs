@@ -203,7 +203,9 @@ fn refuse_unknown(
             .min_by_key(|(distance, _)| *distance);
         let problem = match nearest {
             // Close enough to be a slip of the keyboard.
-            Some((distance, name)) if distance <= 3.max(key.len().saturating_sub(prefix.len()) / 3) => {
+            Some((distance, name))
+                if distance <= 3.max(key.len().saturating_sub(prefix.len()) / 3) =>
+            {
                 format!("is not a setting of this service; did you mean {name}?")
             }
             _ => format!(
@@ -299,7 +301,9 @@ pub fn check_url(variable: &str, url: &str) -> Result<(), ConfigError> {
     let refuse = |why: &str| {
         Err(ConfigError::new(
             variable,
-            format!("expected an http:// or https:// URL such as http://127.0.0.1:50051, got `{url}`{why}"),
+            format!(
+                "expected an http:// or https:// URL such as http://127.0.0.1:50051, got `{url}`{why}"
+            ),
         ))
     };
     let uri: http::Uri = match url.parse() {
@@ -481,7 +485,14 @@ mod tests {
         for good in ["http://127.0.0.1:50051", "https://orchestra.example"] {
             check_url("V", good).expect(good);
         }
-        for bad in ["", "not-a-url", "ftp://x", "localhost:1", "http://", "http:///x"] {
+        for bad in [
+            "",
+            "not-a-url",
+            "ftp://x",
+            "localhost:1",
+            "http://",
+            "http:///x",
+        ] {
             let err = check_url("V", bad).expect_err(bad);
             assert_eq!(err.variable, "V");
             assert!(err.problem.contains("http://"), "{}", err.problem);
@@ -493,7 +504,10 @@ mod tests {
     fn zero_is_refused_with_its_meaning() {
         check_nonzero("V", 1, "x").expect("one");
         let err = check_nonzero("V", 0, "phases run at once").expect_err("zero");
-        assert_eq!(err.problem, "must be at least 1 (phases run at once), got 0");
+        assert_eq!(
+            err.problem,
+            "must be at least 1 (phases run at once), got 0"
+        );
         let err = check_at_least("V", 10, 1024, "a message needs room").expect_err("small");
         assert!(err.problem.contains("at least 1024"), "{}", err.problem);
     }

@@ -100,10 +100,7 @@ impl Settings for Config {
             self.poll_interval_ms,
             "polling every 0 ms would spin",
         )?;
-        orchestra_kit::limits::check(
-            &Self::variable("max_message_bytes"),
-            self.max_message_bytes,
-        )
+        orchestra_kit::limits::check(&Self::variable("max_message_bytes"), self.max_message_bytes)
     }
 
     fn listen_addr(&self) -> SocketAddr {
@@ -120,10 +117,7 @@ impl Config {
 
     /// The message limit, with the variable that sets it.
     pub fn message_limit(&self) -> MessageLimit {
-        MessageLimit::new(
-            self.max_message_bytes,
-            Self::variable("max_message_bytes"),
-        )
+        MessageLimit::new(self.max_message_bytes, Self::variable("max_message_bytes"))
     }
 
     /// The defaults with the database in `dir` and the other services at

@@ -29,7 +29,13 @@ pub(crate) async fn connect(url: &str) -> Result<Db> {
         schema: SCHEMA.to_owned(),
         max_connections: 8,
     };
-    let db = Db::connect(url, &options).await?;
+    let db = Db::connect(url, &options).await.map_err(|e| {
+        orchestra_kit::config::ConfigError::database(
+            &<crate::Config as orchestra_kit::config::Settings>::variable("database_url"),
+            url,
+            &e,
+        )
+    })?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;
     Ok(db)

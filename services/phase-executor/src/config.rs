@@ -2,7 +2,12 @@
 
 use std::net::SocketAddr;
 
+use orchestra_kit::config::{ConfigError, Settings, check_nonzero, check_url};
+use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use serde::Deserialize;
+
+/// The prefix of every variable the executor reads.
+pub const ENV_PREFIX: &str = "ORCHESTRA_EXECUTOR_";
 
 /// Everything the executor reads at start-up; the defaults work on a laptop.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +29,42 @@ pub struct Config {
     /// one when unset).
     #[serde(default)]
     pub id: Option<String>,
+    /// `ORCHESTRA_EXECUTOR_MAX_MESSAGE_BYTES`: the largest input or output
+    /// (and message) read or sent; default 64 MiB.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+
+impl Settings for Config {
+    const PREFIX: &'static str = ENV_PREFIX;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url(&Self::variable("scheduler_url"), &self.scheduler_url)?;
+        check_url(
+            &Self::variable("artifact_store_url"),
+            &self.artifact_store_url,
+        )?;
+        check_nonzero(
+            &Self::variable("slots"),
+            u64::from(self.slots),
+            "how many phases run at once; with 0 the executor would lease nothing",
+        )?;
+        if self.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            return Err(ConfigError::new(
+                Self::variable("id"),
+                "is empty; unset it for a generated id, or name this executor",
+            ));
+        }
+        orchestra_kit::limits::check(&Self::variable("max_message_bytes"), self.max_message_bytes)
+    }
+
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }
 
 fn default_scheduler_url() -> String {
@@ -43,9 +84,15 @@ fn default_slots() -> u32 {
 }
 
 impl Config {
-    /// Reads the configuration from the environment.
-    pub fn from_env() -> Result<Config, orchestra_kit::config::ConfigError> {
-        orchestra_kit::config::from_env("ORCHESTRA_EXECUTOR_")
+    /// Reads the configuration from the environment and checks it; the error
+    /// names the variable at fault.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        orchestra_kit::config::load()
+    }
+
+    /// The message limit, with the variable that sets it.
+    pub fn message_limit(&self) -> MessageLimit {
+        MessageLimit::new(self.max_message_bytes, Self::variable("max_message_bytes"))
     }
 
     /// The defaults, talking to the given scheduler and artifact store.
@@ -56,6 +103,7 @@ impl Config {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             slots: default_slots(),
             id: None,
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 
@@ -68,5 +116,39 @@ impl Config {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        orchestra_kit::config::load_from(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn defaults_suit_a_laptop() {
+        let config = read(&[]).expect("defaults");
+        assert_eq!(config.slots, 4);
+        assert_eq!(config.listen_addr.port(), 50052);
+    }
+
+    #[test]
+    fn settings_that_parse_but_make_no_sense_are_refused() {
+        for (variable, value) in [
+            ("ORCHESTRA_EXECUTOR_SLOTS", "0"),
+            ("ORCHESTRA_EXECUTOR_SCHEDULER_URL", "ftp://x"),
+            ("ORCHESTRA_EXECUTOR_ARTIFACT_STORE_URL", "127.0.0.1:50053"),
+            ("ORCHESTRA_EXECUTOR_ID", " "),
+            ("ORCHESTRA_EXECUTOR_SLOT", "2"),
+        ] {
+            let err = read(&[(variable, value)]).expect_err(variable);
+            assert_eq!(err.variable, variable);
+        }
     }
 }

@@ -40,16 +40,9 @@ impl AttemptFailure {
 /// Why the executor service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A URL in the configuration is malformed.
-    #[error("{variable}: `{url}` is not a URL: {reason}")]
-    BadUrl {
-        /// The variable that holds it.
-        variable: &'static str,
-        /// The value.
-        url: String,
-        /// Why.
-        reason: String,
-    },
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] orchestra_kit::config::ConfigError),
     /// The gRPC server failed.
     #[error("server failed: {0}")]
     Server(#[from] tonic::transport::Error),

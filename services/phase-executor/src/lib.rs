@@ -29,19 +29,16 @@ pub mod worker;
 use std::future::Future;
 use std::sync::Arc;
 
+use orchestra_kit::config::Settings;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::provider_service_server::ProviderServiceServer;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
 
 pub use config::Config;
 pub use error::{AttemptFailure, Error};
-
-/// The largest message the executor accepts or sends (artifact content).
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// An executor ready to lease work. Cheap to clone.
 #[derive(Clone)]
@@ -60,30 +57,24 @@ impl Drop for Running {
     }
 }
 
-fn channel(url: &str, variable: &'static str) -> Result<Channel, Error> {
-    Endpoint::from_shared(url.to_owned())
-        .map(|endpoint| endpoint.connect_lazy())
-        .map_err(|e| Error::BadUrl {
-            variable,
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })
-}
-
 impl Executor {
     /// Prepares clients of the scheduler and the artifact store (connected on
-    /// first use, so start-up order does not matter).
+    /// first use, so start-up order does not matter). A URL that cannot be
+    /// used is [`Error::Config`], naming its variable.
     pub fn new(config: &Config) -> Result<Executor, Error> {
-        let tasks = TaskServiceClient::new(channel(
+        let bytes = config.message_limit().channel_bytes();
+        let tasks = TaskServiceClient::new(orchestra_kit::channel::lazy(
             &config.scheduler_url,
-            "ORCHESTRA_EXECUTOR_SCHEDULER_URL",
-        )?);
-        let artifacts = ArtifactServiceClient::new(channel(
-            &config.artifact_store_url,
-            "ORCHESTRA_EXECUTOR_ARTIFACT_STORE_URL",
+            &Config::variable("scheduler_url"),
         )?)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(bytes)
+        .max_encoding_message_size(bytes);
+        let artifacts = ArtifactServiceClient::new(orchestra_kit::channel::lazy(
+            &config.artifact_store_url,
+            &Config::variable("artifact_store_url"),
+        )?)
+        .max_decoding_message_size(bytes)
+        .max_encoding_message_size(bytes);
         Ok(Executor {
             context: attempt::AttemptContext {
                 artifacts,

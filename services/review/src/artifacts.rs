@@ -18,10 +18,13 @@ pub(crate) struct Artifacts {
 }
 
 impl Artifacts {
-    /// A client over a (lazy) channel.
-    pub(crate) fn new(channel: Channel) -> Self {
+    /// A client over a (lazy) channel, sending and accepting messages up
+    /// to `max_message_bytes`.
+    pub(crate) fn new(channel: Channel, max_message_bytes: usize) -> Self {
         Artifacts {
-            client: ArtifactServiceClient::new(channel),
+            client: ArtifactServiceClient::new(channel)
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
         }
     }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use orchestra_kit::config::ConfigError;
+use orchestra_kit::config::{ConfigError, Settings, check_url};
+use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 
 /// The environment prefix of every variable.
 pub const ENV_PREFIX: &str = "ORCHESTRA_REVIEW_";
@@ -29,6 +30,26 @@ pub struct Config {
     /// submissions and decisions are stored and items are read.
     #[serde(default = "default_artifact_store_url")]
     pub artifact_store_url: String,
+    /// `ORCHESTRA_REVIEW_MAX_MESSAGE_BYTES`: the largest form or decision
+    /// (and message) accepted or sent; default 64 MiB.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+
+impl Settings for Config {
+    const PREFIX: &'static str = ENV_PREFIX;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        Config::validate(self)
+    }
+
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
 }
 
 fn default_database_url() -> String {
@@ -65,6 +86,7 @@ impl Default for Config {
             listen_addr: default_listen_addr(),
             scheduler_url: default_scheduler_url(),
             artifact_store_url: default_artifact_store_url(),
+            max_message_bytes: default_max_message_bytes(),
         }
     }
 }
@@ -73,9 +95,12 @@ impl Config {
     /// Reads the configuration from the process environment; the error
     /// names the variable at fault.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = orchestra_kit::config::from_env(ENV_PREFIX)?;
-        config.validate()?;
-        Ok(config)
+        orchestra_kit::config::load()
+    }
+
+    /// The message limit, with the variable that sets it.
+    pub fn message_limit(&self) -> MessageLimit {
+        MessageLimit::new(self.max_message_bytes, Self::variable("max_message_bytes"))
     }
 
     /// The configuration of an embedded review service: its SQLite file in
@@ -89,20 +114,21 @@ impl Config {
         }
     }
 
-    /// Checks what serde cannot: the peers are http(s) URLs.
+    /// Checks what serde cannot: the database is named, the peers are
+    /// http(s) URLs, the message limit leaves room for a form.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (field, url) in [
-            ("SCHEDULER_URL", &self.scheduler_url),
-            ("ARTIFACT_STORE_URL", &self.artifact_store_url),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError {
-                    variable: format!("{ENV_PREFIX}{field}"),
-                    problem: format!("expected an http:// or https:// URL, got `{url}`"),
-                });
-            }
+        if self.database_url.trim().is_empty() {
+            return Err(ConfigError::new(
+                Self::variable("database_url"),
+                "must name a database: postgres://… or sqlite://PATH",
+            ));
         }
-        Ok(())
+        check_url(&Self::variable("scheduler_url"), &self.scheduler_url)?;
+        check_url(
+            &Self::variable("artifact_store_url"),
+            &self.artifact_store_url,
+        )?;
+        orchestra_kit::limits::check(&Self::variable("max_message_bytes"), self.max_message_bytes)
     }
 }
 
@@ -111,12 +137,25 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        let config: Config = orchestra_kit::config::from_vars(ENV_PREFIX, vars)?;
-        config.validate()?;
-        Ok(config)
+        orchestra_kit::config::load_from(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn the_clis_review_server_is_not_a_typo() {
+        let config = read(&[("ORCHESTRA_REVIEW_SERVER", "http://elsewhere:50054")])
+            .expect("ORCHESTRA_REVIEW_SERVER is the CLI's");
+        assert_eq!(config, Config::default());
+        let err = read(&[("ORCHESTRA_REVIEW_SCHEDULER_ULR", "http://x:1")]).expect_err("typo");
+        assert!(
+            err.problem
+                .contains("did you mean ORCHESTRA_REVIEW_SCHEDULER_URL?"),
+            "{}",
+            err.problem
+        );
     }
 
     #[test]

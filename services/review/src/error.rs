@@ -16,16 +16,9 @@ pub enum Error {
     /// A stored value could not be encoded or decoded.
     #[error("cannot encode a stored value: {0}")]
     Json(#[from] serde_json::Error),
-    /// A configured URL is not usable.
-    #[error("invalid {what} url `{url}`: {reason}")]
-    InvalidUrl {
-        /// Which peer the URL is for.
-        what: &'static str,
-        /// The URL as configured.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] orchestra_kit::config::ConfigError),
     /// The gRPC server failed.
     #[error("grpc server failed: {0}")]
     Server(#[from] tonic::transport::Error),
@@ -95,7 +88,7 @@ impl From<Error> for Status {
             | Error::Db(_)
             | Error::Query(_)
             | Error::Json(_)
-            | Error::InvalidUrl { .. }
+            | Error::Config(_)
             | Error::Server(_) => internal(&error),
         }
     }

@@ -27,7 +27,6 @@ mod storage;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -35,6 +34,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use orchestra_db::{Db, DbOptions};
+use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_proto::v1::review_service_server::ReviewServiceServer;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
@@ -55,31 +56,54 @@ pub struct Review {
     wake: Arc<Notify>,
     scheduler: Channel,
     artifacts: Artifacts,
+    limit: MessageLimit,
 }
 
 impl Review {
     /// Connects to the database (Postgres schema `review`), applies
     /// migrations and prepares lazy channels to the scheduler and the
-    /// artifact store, which need not be up yet.
+    /// artifact store, which need not be up yet. A setting that cannot be
+    /// used (a peer URL, an unreachable database) is [`Error::Config`],
+    /// naming its variable.
     pub async fn open(config: &Config) -> Result<Review> {
+        let limit = config.message_limit();
+        let scheduler = orchestra_kit::channel::lazy(
+            &config.scheduler_url,
+            &Config::variable("scheduler_url"),
+        )?;
+        let artifacts = orchestra_kit::channel::lazy(
+            &config.artifact_store_url,
+            &Config::variable("artifact_store_url"),
+        )?;
         let options = DbOptions {
             schema: storage::SCHEMA.to_owned(),
             max_connections: 8,
         };
-        let db = Db::connect(&config.database_url, &options).await?;
+        let db = Db::connect(&config.database_url, &options)
+            .await
+            .map_err(|e| {
+                ConfigError::database(&Config::variable("database_url"), &config.database_url, &e)
+            })?;
         storage::migrate(&db).await?;
         Ok(Review {
             db,
             inbox: Inbox::default(),
             wake: Arc::new(Notify::new()),
-            scheduler: lazy_channel("scheduler", &config.scheduler_url)?,
-            artifacts: Artifacts::new(lazy_channel("artifact store", &config.artifact_store_url)?),
+            scheduler,
+            artifacts: Artifacts::new(artifacts, limit.channel_bytes()),
+            limit,
         })
     }
 
-    /// Adds `ReviewService` to a server's routes.
+    /// Adds `ReviewService` to a server's routes, taking and sending
+    /// messages up to the configured limit.
     pub fn add_routes(&self, routes: &mut ServiceRoutes) {
-        routes.add(ReviewServiceServer::new(grpc::ReviewSvc::new(self.clone())));
+        let bytes = self.limit.channel_bytes();
+        routes.set_message_limit(self.limit.clone()).add(
+            ReviewServiceServer::new(grpc::ReviewSvc::new(self.clone()))
+                .max_decoding_message_size(bytes)
+                .max_encoding_message_size(bytes),
+        );
     }
 
     /// Starts the outbox dispatcher, which delivers resolutions to the
@@ -87,7 +111,9 @@ impl Review {
     pub fn spawn_outbox(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let dispatcher = outbox::Dispatcher {
             db: self.db.clone(),
-            scheduler: TaskServiceClient::new(self.scheduler.clone()),
+            scheduler: TaskServiceClient::new(self.scheduler.clone())
+                .max_decoding_message_size(self.limit.channel_bytes())
+                .max_encoding_message_size(self.limit.channel_bytes()),
             wake: self.wake.clone(),
         };
         tokio::spawn(dispatcher.run(shutdown))
@@ -111,17 +137,4 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = dispatcher.await;
     Ok(served?)
-}
-
-/// A channel that connects on first use, so peers may start in any order.
-fn lazy_channel(what: &'static str, url: &str) -> Result<Channel> {
-    let endpoint = Channel::from_shared(url.to_owned()).map_err(|e| Error::InvalidUrl {
-        what,
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(30))
-        .connect_lazy())
 }

@@ -6,15 +6,77 @@
 //! State lives under one data directory (a SQLite file per service and the
 //! blob store) unless a Postgres URL is given, in which case each service
 //! keeps its tables in its own schema of that database.
+//!
+//! The options are `orchestra up`'s flags, so a fault in them names the
+//! flag (`--data-dir`, `--database-url`), not a service's variable.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use orchestra_kit::config::ConfigError;
+use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use orchestra_kit::server::ServiceRoutes;
 use tokio::net::TcpListener;
+
+/// Why the all-in-one process could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option cannot be used; the message names its flag.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A service failed to open for another reason (a migration, say).
+    #[error("{service}: {message}")]
+    Service {
+        /// Which service.
+        service: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The gRPC server failed.
+    #[error("server failed: {0}")]
+    Server(#[from] tonic::transport::Error),
+}
+
+/// The flag `orchestra up` reads the database URL from.
+const DATABASE_FLAG: &str = "--database-url (ORCHESTRA_DATABASE_URL)";
+
+/// A service's start-up error as `orchestra up` reports it: configuration
+/// faults name `up`'s flag instead of the service's own variable.
+fn service_error(
+    service: &'static str,
+    error: impl std::error::Error + 'static,
+    options: &Options,
+) -> Error {
+    match orchestra_kit::start::config_error(&error) {
+        Some(config) if config.variable.ends_with("_DATABASE_URL") => {
+            Error::Config(ConfigError::new(
+                DATABASE_FLAG,
+                relabel(&config.problem, &config.variable, DATABASE_FLAG),
+            ))
+        }
+        Some(config) if config.variable.ends_with("_BLOB_DIR") => Error::Config(ConfigError::new(
+            "--data-dir",
+            relabel(&config.problem, &config.variable, "--data-dir").replace(
+                &options.data_dir.join("blobs").display().to_string(),
+                &options.data_dir.display().to_string(),
+            ),
+        )),
+        Some(config) => Error::Config(ConfigError::new(
+            config.variable.clone(),
+            config.problem.clone(),
+        )),
+        None => Error::Service {
+            service,
+            message: error.to_string(),
+        },
+    }
+}
+
+fn relabel(problem: &str, variable: &str, flag: &str) -> String {
+    problem.replace(&format!("set {variable}"), &format!("set {flag}"))
+}
 
 /// How to run the mesh.
 #[derive(Debug, Clone)]
@@ -27,6 +89,9 @@ pub struct Options {
     pub lease_ttl: Duration,
     /// Phases the built-in executor runs at once (0: no executor).
     pub executor_slots: u32,
+    /// The largest run input, form or artifact one message may carry, for
+    /// every service and channel.
+    pub max_message_bytes: usize,
 }
 
 impl Options {
@@ -37,7 +102,29 @@ impl Options {
             database_url: None,
             lease_ttl: Duration::from_secs(30),
             executor_slots: 4,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
+    }
+
+    /// Checks what the flags' types do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.lease_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "--lease-ttl",
+                "must be at least 1 second; a lease of 0 expires before any heartbeat",
+            ));
+        }
+        if self
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                DATABASE_FLAG,
+                "is empty; unset it for SQLite under --data-dir, or give postgres://…",
+            ));
+        }
+        orchestra_kit::limits::check("max_message_bytes", self.max_message_bytes)
     }
 }
 
@@ -46,15 +133,15 @@ pub async fn serve(
     options: Options,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    let addr: SocketAddr = listener.local_addr()?;
-    let own_url = format!("http://{addr}");
-    std::fs::create_dir_all(&options.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            options.data_dir.display()
-        )
+) -> Result<(), Error> {
+    options.validate()?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| Error::Service {
+        service: "listener",
+        message: e.to_string(),
     })?;
+    let own_url = format!("http://{addr}");
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|e| ConfigError::folder("--data-dir", &options.data_dir, &e))?;
 
     let mut artifact_config = orchestra_artifact_store::Config::for_data_dir(&options.data_dir);
     let mut review_config =
@@ -68,27 +155,35 @@ pub async fn serve(
         review_config.database_url = url.clone();
         scheduler_config.database_url = url.clone();
     }
+    // One limit for every service and channel, as a cluster would set it.
+    let limit = options.max_message_bytes;
+    artifact_config.max_message_bytes = limit;
+    review_config.max_message_bytes = limit;
+    scheduler_config.max_message_bytes = limit;
 
     let artifacts = orchestra_artifact_store::ArtifactStore::open(&artifact_config)
         .await
-        .context("artifact store")?;
+        .map_err(|e| service_error("artifact store", e, &options))?;
     let review = orchestra_review::Review::open(&review_config)
         .await
-        .context("review service")?;
+        .map_err(|e| service_error("review service", e, &options))?;
     let scheduler = orchestra_scheduler::Scheduler::open(&scheduler_config)
         .await
-        .context("scheduler")?;
+        .map_err(|e| service_error("scheduler", e, &options))?;
     let executor = orchestra_phase_executor::Executor::new(&orchestra_phase_executor::Config {
         slots: options.executor_slots.max(1),
+        max_message_bytes: limit,
         ..orchestra_phase_executor::Config::with_urls(&own_url, &own_url)
     })
-    .context("phase executor")?;
+    .map_err(|e| service_error("phase executor", e, &options))?;
 
     let mut routes = ServiceRoutes::new();
     artifacts.add_routes(&mut routes);
     review.add_routes(&mut routes);
     scheduler.add_routes(&mut routes);
     executor.add_routes(&mut routes);
+    // Each service recorded its own variable; on one port the limit is up's.
+    routes.set_message_limit(MessageLimit::new(limit, "orchestra up"));
 
     let (stop_review, review_stopped) = tokio::sync::watch::channel(false);
     let review_outbox = review.spawn_outbox(review_stopped);
@@ -98,5 +193,5 @@ pub async fn serve(
     let served = orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown)).await;
     let _ = stop_review.send(true);
     let _ = review_outbox.await;
-    served.context("server failed")
+    Ok(served?)
 }

@@ -7,12 +7,15 @@
 //!   result as a table or as JSON.
 //! - [`output`]: tables, JSON, and short forms of names, times and sizes.
 //! - [`error`]: the one error type and how it is reported.
+//! - [`upload`]: run inputs, inline when small, streamed to the artifact
+//!   store and passed by reference when large.
 
 pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod output;
+pub mod upload;
 
 use std::process::ExitCode;
 

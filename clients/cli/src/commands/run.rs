@@ -10,6 +10,7 @@ use crate::cli::{OutputFormat, StartArgs};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
 use crate::output;
+use crate::upload::{self, RunInput};
 
 /// Starts a run; with `--watch`, follows it and exits as `run watch` does.
 pub async fn start(
@@ -18,17 +19,16 @@ pub async fn start(
     args: StartArgs,
 ) -> Result<ExitCode> {
     let mut inputs = HashMap::new();
+    let mut input_refs = HashMap::new();
     for (name, path) in &args.inputs {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-        // Checked here so a typo names the file rather than a server field.
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
-        inputs.insert(name.clone(), text);
+        match upload::run_input(connection, name, path).await? {
+            RunInput::Inline(text) => {
+                inputs.insert(name.clone(), text);
+            }
+            RunInput::Stored(stored) => {
+                input_refs.insert(name.clone(), stored);
+            }
+        }
     }
     let response = connection
         .runs()
@@ -39,6 +39,7 @@ pub async fn start(
             seed: args.seed,
             manual_advance: args.manual,
             request_id: String::new(),
+            input_refs,
         })
         .await?
         .into_inner();

@@ -90,10 +90,14 @@ fn messages(header: PutArtifactRequest, content: &[u8]) -> Vec<WriteArtifactCont
         artifact: Some(header),
         chunk: Vec::new(),
     }];
-    messages.extend(content.chunks(64 * 1024).map(|chunk| WriteArtifactContentRequest {
-        artifact: None,
-        chunk: chunk.to_vec(),
-    }));
+    messages.extend(
+        content
+            .chunks(64 * 1024)
+            .map(|chunk| WriteArtifactContentRequest {
+                artifact: None,
+                chunk: chunk.to_vec(),
+            }),
+    );
     messages
 }
 
@@ -171,7 +175,10 @@ async fn a_malformed_upload_names_its_field(db: &TestDb) {
         .await
         .expect_err("the first message names the artifact");
     assert_eq!(no_header.code(), Code::InvalidArgument);
-    assert!(no_header.message().starts_with("artifact:"), "{no_header:?}");
+    assert!(
+        no_header.message().starts_with("artifact:"),
+        "{no_header:?}"
+    );
 
     let mut with_content = header("x");
     with_content.content = b"{}".to_vec();
@@ -181,7 +188,10 @@ async fn a_malformed_upload_names_its_field(db: &TestDb) {
         .await
         .expect_err("content goes in chunks");
     assert_eq!(inline.code(), Code::InvalidArgument);
-    assert!(inline.message().starts_with("artifact.content:"), "{inline:?}");
+    assert!(
+        inline.message().starts_with("artifact.content:"),
+        "{inline:?}"
+    );
 
     let mut twice = messages(header("x"), b"{}");
     twice.push(WriteArtifactContentRequest {

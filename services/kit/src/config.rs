@@ -34,17 +34,25 @@ impl ConfigError {
         }
     }
 
-    /// The database a URL names could not be opened at start-up: names the
+    /// The database a URL names could not be reached at start-up: names the
     /// variable and the URL with its password masked, and what to check.
     pub fn database(variable: &str, url: &str, cause: &dyn std::fmt::Display) -> ConfigError {
         ConfigError::new(
             variable,
             format!(
-                "cannot open the database at `{}`: {cause}; check that the database runs \
-                 and accepts connections there, or set {variable} to another \
-                 (postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite://PATH)",
+                "the database at `{}` cannot be used ({cause}); check that the database \
+                 runs and accepts connections there, or set {variable} to another",
                 mask_password(url)
             ),
+        )
+    }
+
+    /// A database URL of a form no backend reads: `reason` says which forms
+    /// are read.
+    pub fn database_url(variable: &str, reason: &str) -> ConfigError {
+        ConfigError::new(
+            variable,
+            format!("{reason}; set {variable} to one of these"),
         )
     }
 
@@ -204,7 +212,7 @@ fn refuse_unknown(
         let problem = match nearest {
             // Close enough to be a slip of the keyboard.
             Some((distance, name))
-                if distance <= 3.max(key.len().saturating_sub(prefix.len()) / 3) =>
+                if distance <= 1.max(key.len().saturating_sub(prefix.len()) / 3) =>
             {
                 format!("is not a setting of this service; did you mean {name}?")
             }
@@ -449,6 +457,13 @@ mod tests {
             "{}",
             err.problem
         );
+    }
+
+    #[test]
+    fn a_short_unknown_name_is_not_matched_to_an_unrelated_one() {
+        let err = from_vars::<Sample>("APP_", vars(&[("APP_PORT", "7"), ("APP_FOO", "1")]))
+            .expect_err("unknown");
+        assert!(err.problem.contains("its settings are"), "{}", err.problem);
     }
 
     #[test]

@@ -82,7 +82,13 @@ impl Review {
         let db = Db::connect(&config.database_url, &options)
             .await
             .map_err(|e| {
-                ConfigError::database(&Config::variable("database_url"), &config.database_url, &e)
+                let variable = Config::variable("database_url");
+                match e {
+                    orchestra_db::Error::InvalidUrl { .. } => {
+                        ConfigError::database_url(&variable, &e.to_string())
+                    }
+                    _ => ConfigError::database(&variable, &config.database_url, &e),
+                }
             })?;
         storage::migrate(&db).await?;
         Ok(Review {

@@ -198,7 +198,15 @@ pub async fn open_storage(database_url: &str) -> Result<Db> {
         },
     )
     .await
-    .map_err(|e| ConfigError::database(&Config::variable("database_url"), database_url, &e))?;
+    .map_err(|e| {
+        let variable = Config::variable("database_url");
+        match e {
+            orchestra_db::Error::InvalidUrl { .. } => {
+                ConfigError::database_url(&variable, &e.to_string())
+            }
+            _ => ConfigError::database(&variable, database_url, &e),
+        }
+    })?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;
     Ok(db)

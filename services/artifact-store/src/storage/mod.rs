@@ -14,6 +14,7 @@ pub(crate) mod versions;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use orchestra_db::{Db, DbOptions};
+use orchestra_kit::config::{ConfigError, Settings};
 
 use crate::error::Result;
 
@@ -30,11 +31,13 @@ pub(crate) async fn connect(url: &str) -> Result<Db> {
         max_connections: 8,
     };
     let db = Db::connect(url, &options).await.map_err(|e| {
-        orchestra_kit::config::ConfigError::database(
-            &<crate::Config as orchestra_kit::config::Settings>::variable("database_url"),
-            url,
-            &e,
-        )
+        let variable = crate::Config::variable("database_url");
+        match e {
+            orchestra_db::Error::InvalidUrl { .. } => {
+                ConfigError::database_url(&variable, &e.to_string())
+            }
+            _ => ConfigError::database(&variable, url, &e),
+        }
     })?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;

@@ -87,6 +87,8 @@ pub struct MeshOptions {
     pub lease_ttl: Duration,
     /// How often the scheduler looks for work without a wake-up.
     pub poll_interval: Duration,
+    /// Every service's message size limit.
+    pub max_message_bytes: usize,
 }
 
 impl Default for MeshOptions {
@@ -95,6 +97,7 @@ impl Default for MeshOptions {
             executor: true,
             lease_ttl: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
+            max_message_bytes: orchestra_kit::limits::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -166,6 +169,7 @@ impl Mesh {
     async fn start_artifact_store(&mut self) {
         let mut config = orchestra_artifact_store::Config::for_data_dir(self.data_dir.path());
         config.database_url = self.db.url_for("artifact_store");
+        config.max_message_bytes = self.options.max_message_bytes;
         let store = orchestra_artifact_store::ArtifactStore::open(&config)
             .await
             .expect("artifact store opens");
@@ -185,6 +189,7 @@ impl Mesh {
             &Self::url(self.artifact_store.addr),
         );
         config.database_url = self.db.url_for("review");
+        config.max_message_bytes = self.options.max_message_bytes;
         let review = orchestra_review::Review::open(&config)
             .await
             .expect("review opens");
@@ -207,6 +212,7 @@ impl Mesh {
             &Self::url(self.artifact_store.addr),
         );
         config.database_url = self.db.url_for("scheduler");
+        config.max_message_bytes = self.options.max_message_bytes;
         config.lease_ttl_ms = u64::try_from(self.options.lease_ttl.as_millis()).unwrap_or(u64::MAX);
         config.poll_interval_ms =
             u64::try_from(self.options.poll_interval.as_millis()).unwrap_or(u64::MAX);
@@ -255,10 +261,13 @@ impl Mesh {
 
     /// Starts a phase executor that leases from the given scheduler.
     pub fn start_executor_at(&mut self, scheduler_url: &str) {
-        let config = orchestra_phase_executor::Config::with_urls(
-            scheduler_url,
-            &Self::url(self.artifact_store.addr),
-        );
+        let config = orchestra_phase_executor::Config {
+            max_message_bytes: self.options.max_message_bytes,
+            ..orchestra_phase_executor::Config::with_urls(
+                scheduler_url,
+                &Self::url(self.artifact_store.addr),
+            )
+        };
         let executor = orchestra_phase_executor::Executor::new(&config).expect("executor");
         self.executor = Some(executor.start());
     }

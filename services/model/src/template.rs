@@ -115,6 +115,13 @@ pub struct Phase {
     /// human_review: what a rejection does; fails the run when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_reject: Option<OnReject>,
+    /// human_review: the inputs an approval chooses between (the others are
+    /// evidence: scores, previews). None: the work is approved as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
+    /// human_review: how many candidates an approval picks; `one` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Selection>,
     /// loop: the most attempts of the body (1..=100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u32>,
@@ -327,6 +334,30 @@ pub struct ModelSpec {
     /// The most tokens to generate; the provider's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+}
+
+/// How many of a review's candidates an approval picks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Exactly one: the reviewer chooses between the candidates.
+    #[default]
+    One,
+    /// One or more: the reviewer keeps the candidates worth keeping.
+    AtLeastOne,
+    /// Any number, none included.
+    Any,
+}
+
+impl Selection {
+    /// The name as written in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selection::One => "one",
+            Selection::AtLeastOne => "at_least_one",
+            Selection::Any => "any",
+        }
+    }
 }
 
 /// What a rejected review does.

@@ -13,7 +13,7 @@ use orchestra_proto::v1::{
     ArtifactRef, AttemptKey, Decision, HumanTask, HumanTaskState, ReviewItem,
 };
 
-use super::schema::{outbox, tasks};
+use super::schema::tasks;
 
 /// One human task as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -51,6 +51,12 @@ pub struct TaskRow {
     pub created_at: i64,
     /// Epoch microseconds of the last change.
     pub updated_at: i64,
+    /// REVIEW: JSON array of the input names an approval may select.
+    pub candidates_json: String,
+    /// REVIEW: a `Selection` number.
+    pub selection: i32,
+    /// CANCELLED: why the run closed the task.
+    pub closed_reason: String,
 }
 
 /// A decision as stored inside a task row.
@@ -91,6 +97,12 @@ impl TaskRow {
         // Written by this crate only; unreadable text means no inputs rather
         // than a task nobody can open.
         serde_json::from_str(&self.inputs_json).unwrap_or_default()
+    }
+
+    /// REVIEW: the input names an approval may select, in template order.
+    pub fn candidates(&self) -> Vec<String> {
+        // Written by this crate only, from a validated request.
+        serde_json::from_str(&self.candidates_json).unwrap_or_default()
     }
 
     /// The decision, once made.
@@ -141,59 +153,9 @@ impl TaskRow {
             created_at: timestamp(self.created_at),
             updated_at: timestamp(self.updated_at),
             decision: self.decision().map(|d| d.to_proto()),
-        }
-    }
-}
-
-/// One outbox message as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct OutboxRow {
-    /// Delivery order.
-    pub id: i64,
-    /// The task whose resolution this is.
-    pub task_id: String,
-    /// An encoded `ResolveHumanPhaseRequest`.
-    pub payload: Vec<u8>,
-    /// Failed deliveries so far.
-    pub attempts: i32,
-    /// Epoch microseconds before which it is not tried again.
-    pub next_attempt_at: i64,
-    /// Set once the scheduler accepted it.
-    pub delivered_at: Option<i64>,
-    /// Set when the scheduler refused it for good.
-    pub gave_up_at: Option<i64>,
-    /// What the last failed delivery said.
-    pub last_error: Option<String>,
-    /// Epoch microseconds.
-    pub created_at: i64,
-}
-
-/// An outbox message to add.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = outbox)]
-pub struct NewOutboxRow {
-    /// The task whose resolution this is.
-    pub task_id: String,
-    /// An encoded `ResolveHumanPhaseRequest`.
-    pub payload: Vec<u8>,
-    /// Zero.
-    pub attempts: i32,
-    /// Due at once: now.
-    pub next_attempt_at: i64,
-    /// Now.
-    pub created_at: i64,
-}
-
-impl NewOutboxRow {
-    /// A message due now.
-    pub fn new(task_id: &str, payload: Vec<u8>, now: i64) -> Self {
-        NewOutboxRow {
-            task_id: task_id.to_owned(),
-            payload,
-            attempts: 0,
-            next_attempt_at: now,
-            created_at: now,
+            candidates: self.candidates(),
+            selection: self.selection,
+            closed_reason: self.closed_reason.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@ use orchestra_proto::v1 as pb;
 use super::run_tx::RunTx;
 use super::{Engine, HumanResolution};
 use crate::error::{Error, Result};
+use crate::storage::TaskKey;
 
 impl Engine {
     /// Applies what a person did on a human phase. Idempotent: a report for
@@ -15,6 +16,21 @@ impl Engine {
         let run_id = resolution.key.run_id.clone();
         self.change_run(&run_id, move |tx| apply_resolution(tx, resolution))
             .await
+    }
+
+    /// Marks a review phase ready for review once the review service has
+    /// accepted its task. Idempotent, like every resolution: the outbox may
+    /// deliver the task again after a crash.
+    pub async fn review_opened(&self, key: TaskKey) -> Result<()> {
+        self.resolve_human(HumanResolution {
+            key,
+            resolution: pb::HumanResolution::ReviewOpened,
+            comment: String::new(),
+            actor: None,
+            output: None,
+            retry_phases: Vec::new(),
+        })
+        .await
     }
 }
 
@@ -48,9 +64,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             }
         }
         H::Approved => {
-            if state == PhaseState::WaitingForHuman {
-                tx.apply(index, PhaseEvent::OpenReview, "", None)?;
-            }
+            open_review_before_decision(tx, index, state)?;
             if tx.state(index)? == PhaseState::ReadyForReview {
                 tx.apply(index, PhaseEvent::Approve, &r.comment, actor)?;
                 if let Some(output) = &r.output {
@@ -59,9 +73,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             }
         }
         H::Rejected | H::Retry => {
-            if state == PhaseState::WaitingForHuman {
-                tx.apply(index, PhaseEvent::OpenReview, "", None)?;
-            }
+            open_review_before_decision(tx, index, state)?;
             if tx.state(index)? != PhaseState::ReadyForReview {
                 return Ok(()); // already decided
             }
@@ -83,6 +95,18 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
         H::Unspecified => {
             return Err(Error::invalid_field("resolution", "must be set"));
         }
+    }
+    Ok(())
+}
+
+/// A decision can reach the scheduler before it has recorded that the
+/// review opened (the review service answered OpenTask, a person decided,
+/// and its outbox delivered first; or the scheduler crashed in between): a
+/// decision proves the task was open, so the phase passes through
+/// READY_FOR_REVIEW first.
+fn open_review_before_decision(tx: &mut RunTx, index: usize, state: PhaseState) -> Result<()> {
+    if state == PhaseState::WaitingForHuman {
+        tx.apply(index, PhaseEvent::OpenReview, "", None)?;
     }
     Ok(())
 }

@@ -9,19 +9,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use orchestra_db::outbox::Message;
 use orchestra_model::{
-    Graph, Phase, PhaseClass, PhaseEvent, PhaseKind, PhaseState, RunStatus, transition,
+    Graph, Phase, PhaseClass, PhaseEvent, PhaseKind, PhaseState, RunStatus, Selection, transition,
 };
 use orchestra_proto::v1 as pb;
-use prost::Message;
+use prost::Message as _;
 
 use crate::convert::{self, parse_inputs, parse_ref, ref_json};
 use crate::error::{Error, Result};
 use crate::storage::Store;
-use crate::storage::models::{EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, task_state};
+use crate::storage::models::{EventRow, PhaseRow, RunRow, TaskRow, task_state};
 
 /// The outbox kind that opens a human task in the review service.
 pub const OPEN_HUMAN_TASK: &str = "open_human_task";
+/// The outbox kind that closes a human task the run no longer needs.
+pub const CLOSE_HUMAN_TASK: &str = "close_human_task";
 
 /// What saving a unit of work set in motion, so the engine can wake waiters.
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,7 +54,7 @@ pub struct RunTx {
     dirty: BTreeSet<usize>,
     new_tasks: Vec<TaskRow>,
     withdrawn: BTreeSet<String>,
-    outbox: Vec<OutboxRow>,
+    outbox: Vec<Message>,
 }
 
 impl RunTx {
@@ -151,6 +154,13 @@ impl RunTx {
         let to = transition(class, from, event).map_err(|e| {
             Error::FailedPrecondition(format!("{}: {e}", self.phases[index].phase_id))
         })?;
+        if matches!(
+            from,
+            PhaseState::WaitingForHuman | PhaseState::ReadyForReview
+        ) && matches!(event, PhaseEvent::Cancel | PhaseEvent::Rewind)
+        {
+            self.close_human_task(index, reason);
+        }
         let phase = &mut self.phases[index];
         phase.state = to.as_str().to_owned();
         if to.is_terminal() {
@@ -302,17 +312,20 @@ impl RunTx {
                 .unwrap_or_default(),
             inputs: inputs.into_iter().collect(),
             show: spec.show.clone().unwrap_or_default(),
+            candidates: spec.candidates.clone().unwrap_or_default(),
+            selection: match (&spec.candidates, spec.select.unwrap_or_default()) {
+                (None, _) => pb::Selection::Unspecified,
+                (Some(_), Selection::One) => pb::Selection::One,
+                (Some(_), Selection::AtLeastOne) => pb::Selection::AtLeastOne,
+                (Some(_), Selection::Any) => pb::Selection::Any,
+            } as i32,
         };
-        self.outbox.push(OutboxRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            kind: OPEN_HUMAN_TASK.to_owned(),
-            payload: request.encode_to_vec(),
-            attempts: 0,
-            next_attempt_at: self.now,
-            delivered_at: None,
-            last_error: String::new(),
-            created_at: self.now,
-        });
+        self.outbox.push(Message::new(
+            OPEN_HUMAN_TASK,
+            &task_id,
+            request.encode_to_vec(),
+            self.now,
+        ));
         self.events
             .push(pb::run_event::Body::HumanTaskOpened(pb::HumanTaskOpened {
                 phase_id: key.phase_id,
@@ -320,6 +333,29 @@ impl RunTx {
                 task_id,
             }));
         Ok(())
+    }
+
+    /// Closes the open human task of a phase the run no longer waits on
+    /// (the run was cancelled, the phase rewound), so it leaves the inbox
+    /// and a late answer on it is refused.
+    fn close_human_task(&mut self, index: usize, reason: &str) {
+        let Some(task_id) = self.phases[index].human_task_id.clone() else {
+            return;
+        };
+        let request = pb::CloseTaskRequest {
+            task_id: task_id.clone(),
+            reason: if reason.is_empty() {
+                "the run no longer needs it".to_owned()
+            } else {
+                reason.to_owned()
+            },
+        };
+        self.outbox.push(Message::new(
+            CLOSE_HUMAN_TASK,
+            &task_id,
+            request.encode_to_vec(),
+            self.now,
+        ));
     }
 
     /// The artifacts a phase's inputs name, by their local names. An input
@@ -444,8 +480,8 @@ impl RunTx {
         for task in self.new_tasks {
             c.insert_task(task).await?;
         }
-        for row in self.outbox {
-            c.insert_outbox(row).await?;
+        for message in self.outbox {
+            c.enqueue(message).await?;
         }
         if saved.events || saved.tasks || saved.outbox {
             c.notify_changed().await?;

@@ -33,10 +33,11 @@ impl Review {
     pub(crate) async fn open_task(&self, request: OpenTaskRequest) -> Result<HumanTask> {
         let row = new_task_row(request)?;
         let (stored, created) = tasks::open_task(&self.db, row).await?;
+        let task = stored.to_proto()?;
         if created {
-            self.changed(&stored);
+            self.changed(&task);
         }
-        Ok(stored.to_proto())
+        Ok(task)
     }
 
     /// Closes a task the run no longer needs; a task already decided or
@@ -53,17 +54,18 @@ impl Review {
         let (row, closed) = tasks::close_task(&self.db, id, reason, now_micros())
             .await?
             .ok_or_else(|| Error::TaskNotFound(id.to_owned()))?;
+        let task = row.to_proto()?;
         if closed {
-            self.inbox.publish(row.to_proto());
+            self.inbox.publish(task.clone());
         }
-        Ok(row.to_proto())
+        Ok(task)
     }
 
     /// One task; a review task with its items' content and the candidates'
     /// diffs when the artifact store answers.
     pub(crate) async fn get_task(&self, id: &str) -> Result<HumanTask> {
         let row = self.load(id).await?;
-        let mut task = row.to_proto();
+        let mut task = row.to_proto()?;
         if row.kind == HumanTaskKind::Review as i32 {
             let mut filled = task.clone();
             match self.artifacts.fill_review(&mut filled).await {
@@ -83,15 +85,14 @@ impl Review {
         run_id: Option<&str>,
     ) -> Result<Vec<HumanTask>> {
         let rows = tasks::list_tasks(&self.db, include_closed, run_id).await?;
-        Ok(rows.iter().map(TaskRow::to_proto).collect())
+        rows.iter().map(TaskRow::to_proto).collect()
     }
 
     /// Records that `person` works on the task.
     pub(crate) async fn claim_task(&self, id: &str, person: &str) -> Result<HumanTask> {
         require_person(person)?;
         let row = tasks::claim_task(&self.db, id, person, now_micros()).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     /// Checks a form against the task's schema, stores it as the phase's
@@ -138,8 +139,7 @@ impl Review {
             decision.decided_at,
         );
         let row = tasks::finish_task(&self.db, id, &decision, payload).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     /// Records a reviewer's decision as the phase's output, closes the task
@@ -173,7 +173,7 @@ impl Review {
                 "only an approval selects candidates; leave it empty to reject or retry",
             ));
         };
-        if let Some(recorded) = task.decision()
+        if let Some(recorded) = task.decision()?
             && recorded.kind == verdict.kind as i32
             && recorded.decided_by == verdict.person
             && recorded.comment == verdict.comment
@@ -181,7 +181,7 @@ impl Review {
             && recorded.retry_phases == verdict.retry_phases
         {
             // The same decision again (a retried call): same answer, no change.
-            return Ok(task.to_proto());
+            return task.to_proto();
         }
         tasks::refuse_unless_actionable(&task, &verdict.person)?;
         let decision = StoredDecision {
@@ -225,8 +225,7 @@ impl Review {
             decision.decided_at,
         );
         let row = tasks::finish_task(&self.db, id, &decision, payload).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     async fn load(&self, id: &str) -> Result<TaskRow> {
@@ -236,9 +235,16 @@ impl Review {
     }
 
     /// After a commit: wake the outbox and tell the watchers.
-    fn changed(&self, row: &TaskRow) {
+    fn changed(&self, task: &HumanTask) {
         self.wake.notify_one();
-        self.inbox.publish(row.to_proto());
+        self.inbox.publish(task.clone());
+    }
+
+    /// The task as the contract shows it, after a commit that changed it.
+    fn publish_change(&self, row: &TaskRow) -> Result<HumanTask> {
+        let task = row.to_proto()?;
+        self.changed(&task);
+        Ok(task)
     }
 }
 
@@ -308,7 +314,8 @@ fn new_task_row(request: OpenTaskRequest) -> Result<TaskRow> {
 /// names, checked against the task's candidates and selection rule, or the
 /// default an empty `selected` stands for (see `DecideRequest.selected`).
 fn resolve_selection(task: &TaskRow, selected: &[String]) -> Result<Vec<String>> {
-    let candidates = task.candidates();
+    let candidates = task.candidates()?;
+    let inputs = task.inputs()?;
     let choices = candidates.join(", ");
     if candidates.is_empty() {
         if selected.is_empty() {
@@ -327,7 +334,7 @@ fn resolve_selection(task: &TaskRow, selected: &[String]) -> Result<Vec<String>>
             } else {
                 continue;
             }
-        } else if task.inputs().contains_key(name) {
+        } else if inputs.contains_key(name) {
             format!("`{name}` is shown as evidence, not a candidate; choose from: {choices}")
         } else {
             format!("`{name}` is not a candidate; choose from: {choices}")

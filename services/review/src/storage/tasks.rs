@@ -189,7 +189,7 @@ pub async fn close_task(
 
 /// Refuses an action on a closed task or one claimed by someone else.
 pub fn refuse_unless_actionable(task: &TaskRow, person: &str) -> Result<()> {
-    if let Some(decision) = task.decision() {
+    if let Some(decision) = task.decision()? {
         let at = orchestra_kit::time::timestamp(decision.decided_at)
             .map(|t| orchestra_kit::time::rfc3339(&t))
             .unwrap_or_default();

@@ -136,7 +136,13 @@ async fn finishing_twice_is_refused_and_enqueues_once(test: &TestDb) {
         .await
         .expect("finish");
     assert_eq!(done.state, HumanTaskState::Done as i32);
-    assert_eq!(done.decision().expect("decided").decided_by, "ann");
+    assert_eq!(
+        done.decision()
+            .expect("readable")
+            .expect("decided")
+            .decided_by,
+        "ann"
+    );
     let err = tasks::finish_task(&db, "f", &decision("bob"), vec![8])
         .await
         .expect_err("twice");

@@ -201,8 +201,9 @@ fn read(name: &str) -> String {
 fn backtrack() -> ValidTemplate {
     let mut template =
         Template::parse(&read("valid_backtrack"), Format::Auto).expect("the fixture parses");
+    let dir = fixtures();
     template
-        .bundle(&fixtures())
+        .bundle_with(&|file| std::fs::read_to_string(dir.join(file)))
         .expect("the fixture's files bundle");
     validate(&template, &catalog()).expect("the bundled fixture is valid")
 }

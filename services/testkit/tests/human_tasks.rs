@@ -193,7 +193,7 @@ async fn cancelling_a_run_closes_its_human_tasks(backend: Backend) {
         })
         .await
         .expect("the inbox reports the task closed");
-        assert_eq!(closed.closed_reason, "not needed");
+        assert_eq!(closed.closed_reason, "the run was cancelled: not needed");
     }
     let open = review
         .list_inbox(pb::ListInboxRequest::default())

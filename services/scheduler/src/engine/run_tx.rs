@@ -157,9 +157,15 @@ impl RunTx {
         if matches!(
             from,
             PhaseState::WaitingForHuman | PhaseState::ReadyForReview
-        ) && matches!(event, PhaseEvent::Cancel | PhaseEvent::Rewind)
-        {
-            self.close_human_task(index, reason);
+        ) {
+            let why = match event {
+                PhaseEvent::Cancel => Some("the run was cancelled"),
+                PhaseEvent::Rewind => Some("the phase was sent back for a new attempt"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.close_human_task(index, why, reason);
+            }
         }
         let phase = &mut self.phases[index];
         phase.state = to.as_str().to_owned();
@@ -338,16 +344,16 @@ impl RunTx {
     /// Closes the open human task of a phase the run no longer waits on
     /// (the run was cancelled, the phase rewound), so it leaves the inbox
     /// and a late answer on it is refused.
-    fn close_human_task(&mut self, index: usize, reason: &str) {
+    fn close_human_task(&mut self, index: usize, why: &str, detail: &str) {
         let Some(task_id) = self.phases[index].human_task_id.clone() else {
             return;
         };
         let request = pb::CloseTaskRequest {
             task_id: task_id.clone(),
-            reason: if reason.is_empty() {
-                "the run no longer needs it".to_owned()
+            reason: if why.contains(detail) {
+                why.to_owned()
             } else {
-                reason.to_owned()
+                format!("{why}: {detail}")
             },
         };
         self.outbox.push(Message::new(

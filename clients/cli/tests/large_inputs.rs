@@ -29,7 +29,10 @@ fn an_input_above_4_mib_is_uploaded_and_the_run_uses_it() {
     mesh.run(&["template", "apply", template.to_str().expect("utf-8")])
         .ok();
     let big = dir.path().join("big.json");
-    let content = format!(r#"{{"goal":"ship","pad":"{}"}}"#, "x".repeat(5 * 1024 * 1024));
+    let content = format!(
+        r#"{{"goal":"ship","pad":"{}"}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
     std::fs::write(&big, &content).expect("write");
 
     let input = format!("brief={}", big.display());
@@ -38,9 +41,7 @@ fn an_input_above_4_mib_is_uploaded_and_the_run_uses_it() {
         .ok();
     let run_id = started.stdout.trim().to_owned();
 
-    let shown = mesh
-        .run(&["--output", "json", "run", "show", &run_id])
-        .ok();
+    let shown = mesh.run(&["--output", "json", "run", "show", &run_id]).ok();
     let shown: serde_json::Value = serde_json::from_str(&shown.stdout).expect("JSON");
     let brief = &shown["run"]["inputs"]["brief"];
     assert_eq!(brief["runId"], run_id.as_str(), "{shown}");

@@ -6,12 +6,17 @@
 //!   connections, chosen by the URL at start-up.
 //! - [`db_run!`] and [`db_tx!`]: run one body of diesel code on whichever
 //!   backend is in use; the body is compiled once per backend.
+//! - [`impl_for_connections!`]: queries written once as a trait, implemented
+//!   for both backends' connections, to run inside a caller's transaction.
+//! - [`outbox`]: hand-offs to other services, stored with the change that
+//!   causes them and delivered in order until accepted.
 //! - [`testing`]: fresh databases for test suites on both backends.
 //! - [`time`]: timestamps as epoch microseconds, the portable column type.
 
 mod backend;
 mod error;
 mod macros;
+pub mod outbox;
 pub mod testing;
 pub mod time;
 

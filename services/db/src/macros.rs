@@ -94,3 +94,28 @@ macro_rules! db_tx {
         }
     };
 }
+
+/// Expands `$impl_macro!(Connection)` once for each backend's connection
+/// type: the way to write queries that run inside a caller's transaction.
+///
+/// Write the queries once as a trait whose methods take `&mut self`, and a
+/// local `macro_rules!` that implements it for a `$conn:ty`; this macro then
+/// pastes that implementation for Postgres and for SQLite, each compiled for
+/// its backend, so code above stays generic over the trait with no diesel
+/// bounds (storage generic over `B: Backend` is what this avoids).
+///
+/// ```text
+/// macro_rules! impl_runs { ($conn:ty) => { impl RunStore for $conn { … } } }
+/// orchestra_db::impl_for_connections!(impl_runs);
+/// ```
+#[macro_export]
+macro_rules! impl_for_connections {
+    ($impl_macro:ident) => {
+        $impl_macro!($crate::diesel_async::AsyncPgConnection);
+        $impl_macro!(
+            $crate::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                $crate::diesel::SqliteConnection,
+            >
+        );
+    };
+}

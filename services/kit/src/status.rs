@@ -49,9 +49,41 @@ pub fn internal(cause: &dyn std::fmt::Display) -> Status {
     Status::internal("internal error; the server log has the cause")
 }
 
+/// Says whether a peer's answer is a refusal that the same request would
+/// get again (the request is wrong, or the thing it names is gone), as
+/// opposed to an outage worth retrying. Outboxes give up on these.
+pub fn is_permanent(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::FailedPrecondition
+            | Code::PermissionDenied
+            | Code::Unimplemented
+            | Code::OutOfRange
+    )
+}
+
+/// A peer's status as one line for logs and outbox records.
+pub fn describe(status: &Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_permanent_and_outages_are_not() {
+        assert!(is_permanent(Code::FailedPrecondition));
+        assert!(is_permanent(Code::NotFound));
+        assert!(is_permanent(Code::InvalidArgument));
+        assert!(!is_permanent(Code::Unavailable));
+        assert!(!is_permanent(Code::DeadlineExceeded));
+        assert!(!is_permanent(Code::Internal));
+        assert!(!is_permanent(Code::ResourceExhausted));
+    }
 
     #[test]
     fn field_violations_round_trip() {

@@ -31,7 +31,7 @@ pub use phase_state::{
 pub use run_status::RunStatus;
 pub use template::{
     Backoff, DurationSpec, FileReader, Format, ModelSpec, OnReject, Output, Phase, PhaseKind,
-    PromptRef, RetryPolicy, RunInput, SchemaRef, Template,
+    PromptRef, RetryPolicy, RunInput, SchemaRef, Selection, Template,
 };
 pub use validate::{
     BUILTIN_FUNCTIONS, BUILTIN_PROVIDERS, Catalog, ValidTemplate, validate, validate_source,

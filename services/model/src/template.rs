@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -115,6 +114,13 @@ pub struct Phase {
     /// human_review: what a rejection does; fails the run when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_reject: Option<OnReject>,
+    /// human_review: the inputs an approval chooses between (the others are
+    /// evidence: scores, previews). None: the work is approved as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
+    /// human_review: how many candidates an approval picks; `one` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Selection>,
     /// loop: the most attempts of the body (1..=100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u32>,
@@ -329,6 +335,30 @@ pub struct ModelSpec {
     pub max_tokens: Option<u32>,
 }
 
+/// How many of a review's candidates an approval picks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Exactly one: the reviewer chooses between the candidates.
+    #[default]
+    One,
+    /// One or more: the reviewer keeps the candidates worth keeping.
+    AtLeastOne,
+    /// Any number, none included.
+    Any,
+}
+
+impl Selection {
+    /// The name as written in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selection::One => "one",
+            Selection::AtLeastOne => "at_least_one",
+            Selection::Any => "any",
+        }
+    }
+}
+
 /// What a rejected review does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
@@ -461,17 +491,11 @@ impl Template {
         value.to_string()
     }
 
-    /// Reads every schema and prompt file the template references, relative
-    /// to `read` (the template file's folder), and puts their contents
-    /// in place. The CLI calls this before sending a template; the server
-    /// accepts bundled templates only.
-    pub fn bundle(&mut self, base_dir: &Path) -> Result<(), Vec<Violation>> {
-        self.bundle_with(&|file| std::fs::read_to_string(base_dir.join(file)))
-    }
-
-    /// Inlines every file reference as [`Template::bundle`] does, reading each
-    /// file through `read` (given the path as written in the template). The
-    /// server bundles from the files a client sent along with the source.
+    /// Puts the contents of every schema and prompt file the template
+    /// references in place, reading each through `read` (given the path as
+    /// written in the template). The model does no IO itself: the server
+    /// reads from the files a client sent along with the source, the CLI and
+    /// tests from the template file's folder.
     pub fn bundle_with(&mut self, read: &FileReader<'_>) -> Result<(), Vec<Violation>> {
         let mut violations = Vec::new();
         for (name, input) in &mut self.inputs {
@@ -694,7 +718,9 @@ phases:
         std::fs::write(dir.path().join("prompts/draft.j2"), "Write {{ brief }}").unwrap();
 
         let mut template = Template::parse(YAML, Format::Yaml).unwrap();
-        template.bundle(dir.path()).unwrap();
+        let base = dir.path().to_owned();
+        let from_dir = move |file: &str| std::fs::read_to_string(base.join(file));
+        template.bundle_with(&from_dir).unwrap();
         assert_eq!(
             template.phases[0]
                 .output
@@ -710,7 +736,7 @@ phases:
         let mut template = Template::parse(YAML, Format::Yaml).unwrap();
         std::fs::write(dir.path().join("schemas/context.json"), "{ not json").unwrap();
         std::fs::remove_file(dir.path().join("prompts/draft.j2")).unwrap();
-        let violations = template.bundle(dir.path()).unwrap_err();
+        let violations = template.bundle_with(&from_dir).unwrap_err();
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["phases[0].output.schema", "phases[1].prompt"]);
     }

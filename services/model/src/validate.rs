@@ -300,7 +300,7 @@ impl<'a> Checker<'a> {
         if matches!(phase.kind, Unknown(_)) {
             return;
         }
-        let given: [(&str, bool, &[PhaseKind]); 12] = [
+        let given: [(&str, bool, &[PhaseKind]); 14] = [
             ("model", phase.model.is_some(), &[Llm]),
             ("prompt", phase.prompt.is_some(), &[Llm]),
             ("system", phase.system.is_some(), &[Llm]),
@@ -308,6 +308,8 @@ impl<'a> Checker<'a> {
             ("params", phase.params.is_some(), &[Function]),
             ("show", phase.show.is_some(), &[HumanReview]),
             ("on_reject", phase.on_reject.is_some(), &[HumanReview]),
+            ("candidates", phase.candidates.is_some(), &[HumanReview]),
+            ("select", phase.select.is_some(), &[HumanReview]),
             ("max_iterations", phase.max_iterations.is_some(), &[Loop]),
             ("body", phase.body.is_some(), &[Loop]),
             ("retry", phase.retry.is_some(), &[Llm, Function]),
@@ -554,6 +556,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        self.review_candidates(path, phase);
         if let Some(OnReject::Retry { phases }) = &phase.on_reject {
             if phases.is_empty() {
                 self.fault(
@@ -567,6 +570,41 @@ impl<'a> Checker<'a> {
                         format!("{path}.on_reject.phases[{j}]"),
                         format!("{target:?} is not upstream of this review; a rejection can only send back phases the review depends on"),
                     );
+                }
+            }
+        }
+    }
+
+    /// A review's candidates must be distinct inputs of the review, and a
+    /// selection needs candidates to select from.
+    fn review_candidates(&mut self, path: &str, phase: &Phase) {
+        match &phase.candidates {
+            None if phase.select.is_some() => self.fault(
+                format!("{path}.select"),
+                "select needs candidates: list the inputs an approval chooses between",
+            ),
+            None => {}
+            Some(candidates) if candidates.is_empty() => self.fault(
+                format!("{path}.candidates"),
+                "name at least one input, or remove candidates to approve the work as a whole",
+            ),
+            Some(candidates) => {
+                let inputs: Vec<&str> = phase.inputs.keys().map(String::as_str).collect();
+                for (j, name) in candidates.iter().enumerate() {
+                    if !phase.inputs.contains_key(name) {
+                        self.fault(
+                            format!("{path}.candidates[{j}]"),
+                            format!(
+                                "{name:?} is not an input of this review; candidates are input names ({})",
+                                if inputs.is_empty() { "it has none".to_owned() } else { inputs.join(", ") }
+                            ),
+                        );
+                    } else if candidates[..j].contains(name) {
+                        self.fault(
+                            format!("{path}.candidates[{j}]"),
+                            format!("{name:?} is listed twice"),
+                        );
+                    }
                 }
             }
         }

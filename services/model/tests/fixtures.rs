@@ -124,6 +124,16 @@ const INVALID: &[(&str, &str, &str)] = &[
         "unknown view \"screenshot\"",
     ),
     (
+        "review_candidate_not_input",
+        "phases[2].candidates[0]",
+        "\"drafts\" is not an input of this review; candidates are input names (draft)",
+    ),
+    (
+        "review_select_without_candidates",
+        "phases[2].select",
+        "select needs candidates",
+    ),
+    (
         "on_reject_not_ancestor",
         "phases[2].on_reject.phases[0]",
         "not upstream of this review",
@@ -191,8 +201,9 @@ fn read(name: &str) -> String {
 fn backtrack() -> ValidTemplate {
     let mut template =
         Template::parse(&read("valid_backtrack"), Format::Auto).expect("the fixture parses");
+    let dir = fixtures();
     template
-        .bundle(&fixtures())
+        .bundle_with(&|file| std::fs::read_to_string(dir.join(file)))
         .expect("the fixture's files bundle");
     validate(&template, &catalog()).expect("the bundled fixture is valid")
 }

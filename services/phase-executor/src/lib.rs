@@ -5,9 +5,9 @@
 //!   each lease alive, runs it, reports the outcome.
 //! - [`attempt`]: one attempt of one phase: inputs from the artifact store,
 //!   the output computed and stored, validated against its schema.
-//! - [`functions`]: the built-in, deterministic functions a `function` phase
-//!   names (`patch.diff`, `patch.merge`, `rubric.evaluate`, `ui.preview`, JSON
-//!   transforms), looked up through [`functions::registry`].
+//! - [`functions`]: the registry of deterministic functions a `function`
+//!   phase names: the generic JSON ones (`orchestra-functions`) and the
+//!   Backtrack example's (`orchestra-backtrack`).
 //! - [`prompt`]: renders an `llm` phase's minijinja prompt over its inputs.
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
 //!   implements, the retryable/permanent [`providers::ProviderError`], and the

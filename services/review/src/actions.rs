@@ -9,7 +9,7 @@ use orchestra_db::time::now_micros;
 use orchestra_kit::time::timestamp;
 use orchestra_proto::v1::{
     Actor, ActorKind, ArtifactRef, AttemptKey, DecisionKind, HumanResolution, HumanTask,
-    HumanTaskKind, HumanTaskState, OpenTaskRequest, ResolveHumanPhaseRequest,
+    HumanTaskKind, HumanTaskState, OpenTaskRequest, ResolveHumanPhaseRequest, Selection,
 };
 
 use crate::storage::models::{StoredDecision, TaskRow};
@@ -32,32 +32,40 @@ impl Review {
     /// Opens a task, or returns the one already opened under this id.
     pub(crate) async fn open_task(&self, request: OpenTaskRequest) -> Result<HumanTask> {
         let row = new_task_row(request)?;
-        let announce = (row.kind == HumanTaskKind::Review as i32).then(|| {
-            resolution(
-                row.key(),
-                HumanResolution::ReviewOpened,
-                String::new(),
-                Actor {
-                    kind: ActorKind::System as i32,
-                    id: "review".to_owned(),
-                },
-                None,
-                Vec::new(),
-                row.created_at,
-            )
-        });
-        let (stored, created) = tasks::open_task(&self.db, row, announce).await?;
+        let (stored, created) = tasks::open_task(&self.db, row).await?;
+        let task = stored.to_proto()?;
         if created {
-            self.changed(&stored);
+            self.changed(&task);
         }
-        Ok(stored.to_proto())
+        Ok(task)
+    }
+
+    /// Closes a task the run no longer needs; a task already decided or
+    /// closed stays as it is. NOT_FOUND for a task never opened.
+    pub(crate) async fn close_task(&self, id: &str, reason: &str) -> Result<HumanTask> {
+        if id.is_empty() {
+            return Err(Error::invalid_field("task_id", "is required"));
+        }
+        let reason = if reason.trim().is_empty() {
+            "the run no longer needs it"
+        } else {
+            reason
+        };
+        let (row, closed) = tasks::close_task(&self.db, id, reason, now_micros())
+            .await?
+            .ok_or_else(|| Error::TaskNotFound(id.to_owned()))?;
+        let task = row.to_proto()?;
+        if closed {
+            self.inbox.publish(task.clone());
+        }
+        Ok(task)
     }
 
     /// One task; a review task with its items' content and the candidates'
     /// diffs when the artifact store answers.
     pub(crate) async fn get_task(&self, id: &str) -> Result<HumanTask> {
         let row = self.load(id).await?;
-        let mut task = row.to_proto();
+        let mut task = row.to_proto()?;
         if row.kind == HumanTaskKind::Review as i32 {
             let mut filled = task.clone();
             match self.artifacts.fill_review(&mut filled).await {
@@ -77,15 +85,14 @@ impl Review {
         run_id: Option<&str>,
     ) -> Result<Vec<HumanTask>> {
         let rows = tasks::list_tasks(&self.db, include_closed, run_id).await?;
-        Ok(rows.iter().map(TaskRow::to_proto).collect())
+        rows.iter().map(TaskRow::to_proto).collect()
     }
 
     /// Records that `person` works on the task.
     pub(crate) async fn claim_task(&self, id: &str, person: &str) -> Result<HumanTask> {
         require_person(person)?;
         let row = tasks::claim_task(&self.db, id, person, now_micros()).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     /// Checks a form against the task's schema, stores it as the phase's
@@ -100,7 +107,7 @@ impl Review {
         let task = self.load(id).await?;
         if task.kind != HumanTaskKind::Input as i32 {
             return Err(Error::FailedPrecondition(format!(
-                "task {id} is a review: use Decide"
+                "task {id} is a review, not a form: approve, reject or send it back instead"
             )));
         }
         tasks::refuse_unless_actionable(&task, person)?;
@@ -132,8 +139,7 @@ impl Review {
             decision.decided_at,
         );
         let row = tasks::finish_task(&self.db, id, &decision, payload).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     /// Records a reviewer's decision as the phase's output, closes the task
@@ -154,33 +160,34 @@ impl Review {
         let task = self.load(id).await?;
         if task.kind != HumanTaskKind::Review as i32 {
             return Err(Error::FailedPrecondition(format!(
-                "task {id} is an input form: use SubmitInput"
+                "task {id} is an input form, not a review: submit the form instead"
             )));
         }
-        tasks::refuse_unless_actionable(&task, &verdict.person)?;
-        let inputs = task.inputs();
-        let unknown: Vec<(String, String)> = verdict
-            .selected
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| !inputs.contains_key(*name))
-            .map(|(i, name)| {
-                (
-                    format!("selected[{i}]"),
-                    format!("no item is named `{name}`"),
-                )
-            })
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::InvalidArgument {
-                message: "selected names items the task does not have".to_owned(),
-                violations: unknown,
-            });
+        let selected = if verdict.kind == DecisionKind::Approve {
+            resolve_selection(&task, &verdict.selected)?
+        } else if verdict.selected.is_empty() {
+            Vec::new()
+        } else {
+            return Err(Error::invalid_field(
+                "selected",
+                "only an approval selects candidates; leave it empty to reject or retry",
+            ));
+        };
+        if let Some(recorded) = task.decision()?
+            && recorded.kind == verdict.kind as i32
+            && recorded.decided_by == verdict.person
+            && recorded.comment == verdict.comment
+            && recorded.selected == selected
+            && recorded.retry_phases == verdict.retry_phases
+        {
+            // The same decision again (a retried call): same answer, no change.
+            return task.to_proto();
         }
+        tasks::refuse_unless_actionable(&task, &verdict.person)?;
         let decision = StoredDecision {
             kind: verdict.kind as i32,
             comment: verdict.comment,
-            selected: verdict.selected,
+            selected,
             retry_phases: verdict.retry_phases,
             decided_by: verdict.person,
             decided_at: now_micros(),
@@ -218,8 +225,7 @@ impl Review {
             decision.decided_at,
         );
         let row = tasks::finish_task(&self.db, id, &decision, payload).await?;
-        self.changed(&row);
-        Ok(row.to_proto())
+        self.publish_change(&row)
     }
 
     async fn load(&self, id: &str) -> Result<TaskRow> {
@@ -229,9 +235,16 @@ impl Review {
     }
 
     /// After a commit: wake the outbox and tell the watchers.
-    fn changed(&self, row: &TaskRow) {
+    fn changed(&self, task: &HumanTask) {
         self.wake.notify_one();
-        self.inbox.publish(row.to_proto());
+        self.inbox.publish(task.clone());
+    }
+
+    /// The task as the contract shows it, after a commit that changed it.
+    fn publish_change(&self, row: &TaskRow) -> Result<HumanTask> {
+        let task = row.to_proto()?;
+        self.changed(&task);
+        Ok(task)
     }
 }
 
@@ -248,6 +261,24 @@ fn new_task_row(request: OpenTaskRequest) -> Result<TaskRow> {
         return Err(Error::invalid_field(
             "key",
             "run_id and phase_id are required",
+        ));
+    }
+    let selection = Selection::try_from(request.selection).unwrap_or(Selection::Unspecified);
+    let candidates = request.candidates.clone();
+    if let Some((i, name)) = candidates
+        .iter()
+        .enumerate()
+        .find(|(_, name)| !request.inputs.contains_key(*name))
+    {
+        return Err(Error::invalid_field(
+            format!("candidates[{i}]"),
+            format!("`{name}` is not one of the task's inputs"),
+        ));
+    }
+    if candidates.is_empty() != (selection == Selection::Unspecified) {
+        return Err(Error::invalid_field(
+            "selection",
+            "is set exactly when there are candidates",
         ));
     }
     let inputs: BTreeMap<String, ArtifactRef> = request
@@ -273,7 +304,64 @@ fn new_task_row(request: OpenTaskRequest) -> Result<TaskRow> {
         decision_json: None,
         created_at: now,
         updated_at: now,
+        candidates_json: serde_json::to_string(&candidates)?,
+        selection: selection as i32,
+        closed_reason: String::new(),
     })
+}
+
+/// The candidates an approval selects, made explicit: what `selected`
+/// names, checked against the task's candidates and selection rule, or the
+/// default an empty `selected` stands for (see `DecideRequest.selected`).
+fn resolve_selection(task: &TaskRow, selected: &[String]) -> Result<Vec<String>> {
+    let candidates = task.candidates()?;
+    let inputs = task.inputs()?;
+    let choices = candidates.join(", ");
+    if candidates.is_empty() {
+        if selected.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Err(Error::invalid_field(
+            "selected",
+            "this review has no candidates to choose between: approve without selecting",
+        ));
+    }
+    let mut violations = Vec::new();
+    for (i, name) in selected.iter().enumerate() {
+        let description = if candidates.contains(name) {
+            if selected[..i].contains(name) {
+                format!("`{name}` is selected twice")
+            } else {
+                continue;
+            }
+        } else if inputs.contains_key(name) {
+            format!("`{name}` is shown as evidence, not a candidate; choose from: {choices}")
+        } else {
+            format!("`{name}` is not a candidate; choose from: {choices}")
+        };
+        violations.push((format!("selected[{i}]"), description));
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument {
+            message: format!("select among this review's candidates: {choices}"),
+            violations,
+        });
+    }
+    let selection = Selection::try_from(task.selection).unwrap_or(Selection::One);
+    match (selection, selected.len()) {
+        (Selection::One | Selection::Unspecified, 0) if candidates.len() == 1 => Ok(candidates),
+        (Selection::One | Selection::Unspecified, 0) => Err(Error::invalid_field(
+            "selected",
+            format!("this review needs exactly one candidate: pick one of {choices}"),
+        )),
+        (Selection::One | Selection::Unspecified, 1) => Ok(selected.to_vec()),
+        (Selection::One | Selection::Unspecified, n) => Err(Error::invalid_field(
+            "selected",
+            format!("this review needs exactly one candidate, not {n}: pick one of {choices}"),
+        )),
+        (Selection::AtLeastOne, 0) => Ok(candidates),
+        (Selection::AtLeastOne | Selection::Any, _) => Ok(selected.to_vec()),
+    }
 }
 
 fn require_person(person: &str) -> Result<()> {

@@ -13,9 +13,12 @@ pub enum Error {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
-    /// A stored value could not be encoded or decoded.
+    /// A value could not be encoded as JSON for storage.
     #[error("cannot encode a stored value: {0}")]
     Json(#[from] serde_json::Error),
+    /// A stored row could not be read back (a bug or a damaged database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
     /// A setting cannot be used; start-up stops naming its variable.
     #[error("{0}")]
     Config(#[from] orchestra_kit::config::ConfigError),
@@ -88,6 +91,7 @@ impl From<Error> for Status {
             | Error::Db(_)
             | Error::Query(_)
             | Error::Json(_)
+            | Error::Corrupt(_)
             | Error::Config(_)
             | Error::Server(_) => internal(&error),
         }

@@ -10,10 +10,10 @@ use tonic::{Request, Response, Status};
 
 use orchestra_proto::v1::review_service_server::ReviewService;
 use orchestra_proto::v1::{
-    ClaimTaskRequest, ClaimTaskResponse, DecideRequest, DecideResponse, DecisionKind,
-    GetTaskRequest, GetTaskResponse, ListInboxRequest, ListInboxResponse, OpenTaskRequest,
-    OpenTaskResponse, SubmitInputRequest, SubmitInputResponse, WatchInboxRequest,
-    WatchInboxResponse,
+    ClaimTaskRequest, ClaimTaskResponse, CloseTaskRequest, CloseTaskResponse, DecideRequest,
+    DecideResponse, DecisionKind, GetTaskRequest, GetTaskResponse, ListInboxRequest,
+    ListInboxResponse, OpenTaskRequest, OpenTaskResponse, SubmitInputRequest, SubmitInputResponse,
+    WatchInboxRequest, WatchInboxResponse,
 };
 
 use crate::Review;
@@ -117,6 +117,18 @@ impl ReviewService for ReviewSvc {
         };
         let task = self.review.decide(&request.task_id, verdict).await?;
         Ok(Response::new(DecideResponse { task: Some(task) }))
+    }
+
+    async fn close_task(
+        &self,
+        request: Request<CloseTaskRequest>,
+    ) -> Result<Response<CloseTaskResponse>, Status> {
+        let request = request.into_inner();
+        let task = self
+            .review
+            .close_task(&request.task_id, &request.reason)
+            .await?;
+        Ok(Response::new(CloseTaskResponse { task: Some(task) }))
     }
 }
 

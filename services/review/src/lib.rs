@@ -115,14 +115,19 @@ impl Review {
     /// Starts the outbox dispatcher, which delivers resolutions to the
     /// scheduler until `shutdown` turns true or its sender is dropped.
     pub fn spawn_outbox(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        let dispatcher = outbox::Dispatcher {
-            db: self.db.clone(),
-            scheduler: TaskServiceClient::new(self.scheduler.clone())
+        let mut shutdown = shutdown;
+        let stop = async move {
+            // A dropped sender stops the dispatcher too.
+            let _ = shutdown.wait_for(|stopping| *stopping).await;
+        };
+        tokio::spawn(outbox::run(
+            self.db.clone(),
+            TaskServiceClient::new(self.scheduler.clone())
                 .max_decoding_message_size(self.limit.channel_bytes())
                 .max_encoding_message_size(self.limit.channel_bytes()),
-            wake: self.wake.clone(),
-        };
-        tokio::spawn(dispatcher.run(shutdown))
+            self.wake.clone(),
+            stop,
+        ))
     }
 }
 

@@ -21,13 +21,13 @@ use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::review_service_client::ReviewServiceClient;
 use orchestra_proto::v1::task_service_server::{TaskService, TaskServiceServer};
 use orchestra_proto::v1::{
-    Actor, ActorKind, ArtifactRef, AttemptKey, ClaimTaskRequest, CompleteTaskRequest,
-    CompleteTaskResponse, DecideRequest, DecisionKind, FailTaskRequest, FailTaskResponse,
-    GetArtifactRequest, GetTaskRequest, HeartbeatRequest, HeartbeatResponse, HumanResolution,
-    HumanTask, HumanTaskKind, HumanTaskState, LeaseRequest, LeaseResponse, ListArtifactsRequest,
-    ListInboxRequest, OpenTaskRequest, PutArtifactRequest, ReportProgressRequest,
-    ReportProgressResponse, ResolveHumanPhaseRequest, ResolveHumanPhaseResponse,
-    SubmitInputRequest, WatchInboxRequest,
+    Actor, ActorKind, ArtifactRef, AttemptKey, ClaimTaskRequest, CloseTaskRequest,
+    CompleteTaskRequest, CompleteTaskResponse, DecideRequest, DecisionKind, FailTaskRequest,
+    FailTaskResponse, GetArtifactRequest, GetTaskRequest, HeartbeatRequest, HeartbeatResponse,
+    HumanResolution, HumanTask, HumanTaskKind, HumanTaskState, LeaseRequest, LeaseResponse,
+    ListArtifactsRequest, ListInboxRequest, OpenTaskRequest, PutArtifactRequest,
+    ReportProgressRequest, ReportProgressResponse, ResolveHumanPhaseRequest,
+    ResolveHumanPhaseResponse, Selection, SubmitInputRequest, WatchInboxRequest,
 };
 use orchestra_review::Config;
 
@@ -366,6 +366,8 @@ impl Mesh {
             ]
             .into(),
             show: vec!["diff".to_owned()],
+            candidates: vec!["variant_a".to_owned(), "variant_b".to_owned()],
+            selection: Selection::One as i32,
             ..OpenTaskRequest::default()
         })
         .await
@@ -512,11 +514,10 @@ async fn a_review_shows_items_and_the_candidates_diff(db: &TestDb) {
     let mesh = Mesh::start(db, true).await;
     let mut review = mesh.review.clone();
     mesh.open_review("rv").await;
-    let opened = mesh.recorder.wait_for(1).await;
-    assert_eq!(opened[0].resolution, HumanResolution::ReviewOpened as i32);
-    assert_eq!(opened[0].key, Some(key("review")));
 
     let task = mesh.get("rv").await;
+    assert_eq!(task.candidates, ["variant_a", "variant_b"]);
+    assert_eq!(task.selection, Selection::One as i32);
     let names: Vec<&str> = task.items.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["brief", "variant_a", "variant_b"]);
     let a: serde_json::Value = serde_json::from_str(&task.items[1].content).expect("json");
@@ -540,10 +541,58 @@ async fn a_review_shows_items_and_the_candidates_diff(db: &TestDb) {
         ))
         .await
         .expect_err("no such item");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
     assert_eq!(
         field_violations(&unknown),
-        pairs(&[("selected[1]", "no item is named `variant_c`")])
+        pairs(&[(
+            "selected[1]",
+            "`variant_c` is not a candidate; choose from: variant_a, variant_b"
+        )])
     );
+    let evidence = review
+        .decide(decide("rv", DecisionKind::Approve, &["brief"], "bob"))
+        .await
+        .expect_err("evidence is not a candidate");
+    assert_eq!(
+        field_violations(&evidence),
+        pairs(&[(
+            "selected[0]",
+            "`brief` is shown as evidence, not a candidate; choose from: variant_a, variant_b"
+        )])
+    );
+    let none = review
+        .decide(decide("rv", DecisionKind::Approve, &[], "bob"))
+        .await
+        .expect_err("one of two must be picked");
+    assert_eq!(
+        field_violations(&none),
+        pairs(&[(
+            "selected",
+            "this review needs exactly one candidate: pick one of variant_a, variant_b"
+        )])
+    );
+    let both = review
+        .decide(decide(
+            "rv",
+            DecisionKind::Approve,
+            &["variant_a", "variant_b"],
+            "bob",
+        ))
+        .await
+        .expect_err("one, not two");
+    assert_eq!(
+        field_violations(&both),
+        pairs(&[(
+            "selected",
+            "this review needs exactly one candidate, not 2: pick one of variant_a, variant_b"
+        )])
+    );
+    let reject_with_pick = review
+        .decide(decide("rv", DecisionKind::Reject, &["variant_a"], "bob"))
+        .await
+        .expect_err("a rejection picks nothing");
+    assert_eq!(reject_with_pick.code(), Code::InvalidArgument);
+    assert_eq!(mesh.get("rv").await.state, HumanTaskState::Open as i32);
     review
         .claim_task(ClaimTaskRequest {
             task_id: "rv".to_owned(),
@@ -569,20 +618,34 @@ async fn a_review_shows_items_and_the_candidates_diff(db: &TestDb) {
         .task
         .expect("task");
     assert_eq!(done.state, HumanTaskState::Done as i32);
+    let again = review
+        .decide(decide("rv", DecisionKind::Approve, &["variant_b"], "bob"))
+        .await
+        .expect("the same decision again is idempotent")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(again.decision, done.decision, "nothing changed");
     let twice = review
         .decide(decide("rv", DecisionKind::Reject, &[], "bob"))
         .await
         .expect_err("decided already");
     assert_eq!(twice.code(), Code::FailedPrecondition);
     assert!(
-        twice.message().contains("already decided by bob at"),
+        twice.message().contains("was already decided by bob at"),
         "{}",
         twice.message()
     );
 
-    let seen = mesh.recorder.wait_for(2).await;
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    let approved = &seen[1];
+    let seen = mesh.recorder.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen_later = mesh.recorder.seen();
+    assert_eq!(
+        seen_later.len(),
+        1,
+        "one resolution, however often decided: {seen_later:?}"
+    );
+    let approved = &seen[0];
     assert_eq!(approved.resolution, HumanResolution::Approved as i32);
     assert_eq!(approved.comment, "looks right");
     let output = approved.output.as_ref().expect("decision record");
@@ -615,18 +678,11 @@ async fn a_decision_waits_for_the_scheduler_across_a_restart(db: &TestDb) {
     mesh.restart_review().await;
     mesh.start_scheduler_late().await;
 
-    let seen = mesh.recorder.wait_for(2).await;
+    let seen = mesh.recorder.wait_for(1).await;
     let kinds: Vec<i32> = seen.iter().map(|r| r.resolution).collect();
-    assert_eq!(
-        kinds,
-        [
-            HumanResolution::ReviewOpened as i32,
-            HumanResolution::Retry as i32
-        ],
-        "each delivered once, in order"
-    );
-    assert_eq!(seen[1].retry_phases, ["variant_a"]);
-    assert_eq!(seen[1].comment, "tighter copy");
+    assert_eq!(kinds, [HumanResolution::Retry as i32], "delivered once");
+    assert_eq!(seen[0].retry_phases, ["variant_a"]);
+    assert_eq!(seen[0].comment, "tighter copy");
 }
 
 async fn watching_the_inbox_shows_new_tasks_and_their_changes(db: &TestDb) {
@@ -669,16 +725,57 @@ async fn watching_the_inbox_shows_new_tasks_and_their_changes(db: &TestDb) {
     );
     assert_eq!(done.decision.map(|d| d.decided_by).as_deref(), Some("dee"));
 
+    let closed = review
+        .close_task(CloseTaskRequest {
+            task_id: "first".to_owned(),
+            reason: "the run was cancelled".to_owned(),
+        })
+        .await
+        .expect("close")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(closed.state, HumanTaskState::Cancelled as i32);
+    let seen_closed = next().await;
+    assert_eq!(
+        (seen_closed.id.as_str(), seen_closed.state),
+        ("first", HumanTaskState::Cancelled as i32),
+        "watchers see the task leave"
+    );
+    assert_eq!(seen_closed.closed_reason, "the run was cancelled");
+    review
+        .close_task(CloseTaskRequest {
+            task_id: "first".to_owned(),
+            reason: "again".to_owned(),
+        })
+        .await
+        .expect("closing again is fine");
+    let late = review
+        .submit_input(submit("first", r#"{"goal": "too late"}"#, "dee"))
+        .await
+        .expect_err("closed");
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    assert!(
+        late.message().contains("the run was cancelled"),
+        "{}",
+        late.message()
+    );
+    let missing = review
+        .close_task(CloseTaskRequest {
+            task_id: "never-opened".to_owned(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("no such task");
+    assert_eq!(missing.code(), Code::NotFound);
+
     let inbox = review
         .list_inbox(ListInboxRequest::default())
         .await
         .expect("list")
         .into_inner()
         .tasks;
-    assert_eq!(
-        inbox.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
-        ["first"]
-    );
+    assert!(inbox.is_empty(), "{inbox:?}");
 }
 
 async fn an_unreachable_artifact_store_changes_nothing(db: &TestDb) {
@@ -705,14 +802,15 @@ async fn an_unreachable_artifact_store_changes_nothing(db: &TestDb) {
         .expect_err("store down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
     let down = review
-        .decide(decide("rv", DecisionKind::Approve, &[], "ann"))
+        .decide(decide("rv", DecisionKind::Approve, &["variant_a"], "ann"))
         .await
         .expect_err("store down");
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
     assert_eq!(mesh.get("form").await.state, HumanTaskState::Open as i32);
     assert_eq!(mesh.get("rv").await.state, HumanTaskState::Open as i32);
-    let seen = mesh.recorder.wait_for(1).await;
-    assert_eq!(seen.len(), 1, "only the review's opening: {seen:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = mesh.recorder.seen();
+    assert!(seen.is_empty(), "nothing reached the scheduler: {seen:?}");
 }
 
 backend_tests!(

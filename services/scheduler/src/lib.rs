@@ -174,7 +174,11 @@ impl Scheduler {
                 tokio::time::sleep(LEASE_SWEEP).await;
             }
         });
-        let dispatcher = tokio::spawn(outbox::run(self.engine.clone(), self.review.clone()));
+        let dispatcher = tokio::spawn(outbox::run(
+            self.engine.clone(),
+            self.review.clone(),
+            std::future::pending(),
+        ));
         let mut loops = vec![sweeper, dispatcher];
         if self.engine.db().backend() == orchestra_db::Backend::Postgres {
             loops.push(tokio::spawn(listen::run(

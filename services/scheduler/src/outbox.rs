@@ -1,80 +1,94 @@
-//! Delivers the scheduler's hand-offs (open a human task) to the review
-//! service. Rows stay in the outbox until the review service has accepted
-//! them, so neither a restart of the scheduler nor an outage of the review
-//! service loses one; the review service's OpenTask is idempotent, so a
-//! delivery repeated after a crash opens one task.
+//! Delivers the scheduler's hand-offs to the review service: open the task
+//! of a human phase, close one the run no longer needs. The messages are
+//! stored with the run change that causes them and delivered by the shared
+//! dispatcher of [`orchestra_db::outbox`]; both receiving RPCs are
+//! idempotent, so a delivery repeated after a crash changes nothing.
+//!
+//! When the review service accepts a review task, the scheduler marks the
+//! phase ready for review itself: nothing has to come back.
 
-use std::time::Duration;
+use std::future::Future;
 
+use orchestra_db::outbox::{Deliver, Delivery, Dispatcher, Message};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::review_service_client::ReviewServiceClient;
-use prost::Message;
+use prost::Message as _;
 use tonic::transport::Channel;
 
 use crate::engine::Engine;
-use crate::engine::run_tx::OPEN_HUMAN_TASK;
-use crate::storage::models::OutboxRow;
+use crate::engine::run_tx::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
+use crate::storage::TaskKey;
 
-/// How long to wait before retrying a failed delivery.
-fn backoff(attempts: i32) -> Duration {
-    let exponent = u32::try_from(attempts.clamp(0, 8)).unwrap_or(8);
-    Duration::from_millis(200 * 2u64.pow(exponent)).min(Duration::from_secs(30))
-}
-
-/// Delivers due hand-offs until the task is aborted.
-pub async fn run(engine: Engine, review: ReviewServiceClient<Channel>) {
+/// Delivers hand-offs until `stop` resolves.
+pub async fn run(
+    engine: Engine,
+    review: ReviewServiceClient<Channel>,
+    stop: impl Future<Output = ()> + Send,
+) {
     let wake = engine.bus().outbox();
-    loop {
-        let notified = wake.notified();
-        match engine.due_outbox(32).await {
-            Ok(rows) => {
-                for row in rows {
-                    deliver(&engine, review.clone(), &row).await;
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot read the outbox"),
-        }
-        tokio::select! {
-            () = notified => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    let db = engine.db().clone();
+    Dispatcher::new(db, ToReview { engine, review }, wake, "review")
+        .run(stop)
+        .await;
+}
+
+/// The review service, as the outbox's receiver.
+struct ToReview {
+    engine: Engine,
+    review: ReviewServiceClient<Channel>,
+}
+
+impl Deliver for ToReview {
+    async fn deliver(&self, message: &Message) -> Delivery {
+        match message.kind.as_str() {
+            OPEN_HUMAN_TASK => self.open(message).await,
+            CLOSE_HUMAN_TASK => self.close(message).await,
+            other => Delivery::GiveUp(format!("unknown outbox kind {other}")),
         }
     }
 }
 
-async fn deliver(engine: &Engine, mut review: ReviewServiceClient<Channel>, row: &OutboxRow) {
-    let result = match row.kind.as_str() {
-        OPEN_HUMAN_TASK => match pb::OpenTaskRequest::decode(row.payload.as_slice()) {
-            Ok(request) => review
-                .open_task(request)
-                .await
-                .map(drop)
-                .map_err(|s| format!("{:?}: {}", s.code(), s.message())),
-            Err(e) => Err(format!("undecodable payload: {e}")),
-        },
-        other => Err(format!("unknown outbox kind {other}")),
-    };
-    let recorded = match result {
-        Ok(()) => engine.outbox_delivered(&row.id).await,
-        Err(error) => {
-            tracing::warn!(id = %row.id, attempts = row.attempts + 1, %error, "hand-off to review failed; will retry");
-            engine
-                .outbox_failed(row, backoff(row.attempts), &error)
-                .await
+impl ToReview {
+    async fn open(&self, message: &Message) -> Delivery {
+        let request = match pb::OpenTaskRequest::decode(message.payload.as_slice()) {
+            Ok(request) => request,
+            Err(error) => return Delivery::GiveUp(format!("undecodable payload: {error}")),
+        };
+        let is_review = request.kind == pb::HumanTaskKind::Review as i32;
+        let key = request.key.clone().unwrap_or_default();
+        if let Err(status) = self.review.clone().open_task(request).await {
+            return refused(&status);
         }
-    };
-    if let Err(error) = recorded {
-        tracing::warn!(%error, "cannot record an outbox delivery");
+        if !is_review {
+            return Delivery::Delivered;
+        }
+        let key = TaskKey {
+            run_id: key.run_id,
+            phase_id: key.phase_id,
+            attempt: key.attempt,
+        };
+        match self.engine.review_opened(key).await {
+            Ok(()) => Delivery::Delivered,
+            // Delivered again later: OpenTask returns the task it opened.
+            Err(error) => Delivery::Retry(format!("cannot mark the review open: {error}")),
+        }
+    }
+
+    async fn close(&self, message: &Message) -> Delivery {
+        let request = match pb::CloseTaskRequest::decode(message.payload.as_slice()) {
+            Ok(request) => request,
+            Err(error) => return Delivery::GiveUp(format!("undecodable payload: {error}")),
+        };
+        match self.review.clone().close_task(request).await {
+            Ok(_) => Delivery::Delivered,
+            Err(status) => refused(&status),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        assert_eq!(backoff(0), Duration::from_millis(200));
-        assert_eq!(backoff(1), Duration::from_millis(400));
-        assert_eq!(backoff(20), Duration::from_secs(30));
-    }
+fn refused(status: &tonic::Status) -> Delivery {
+    Delivery::failed(
+        orchestra_kit::status::is_permanent(status.code()),
+        orchestra_kit::status::describe(status),
+    )
 }

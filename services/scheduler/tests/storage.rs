@@ -1,10 +1,11 @@
 //! The scheduler's queries on both backends: the conditional updates that
-//! leases and idempotency rest on, paging, and the outbox.
+//! leases and idempotency rest on, and paging. The outbox's suite is
+//! orchestra-db's.
 
 use orchestra_db::testing::TestDb;
 use orchestra_db::{backend_tests, db_run};
 use orchestra_scheduler::storage::models::{
-    EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state,
+    EventRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state,
 };
 use orchestra_scheduler::storage::{RunFilter, Store, TaskKey};
 use orchestra_scheduler::{Error, open_storage};
@@ -238,44 +239,9 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
     checked.expect("tasks");
 }
 
-async fn the_outbox_delivers_what_is_due(db: &TestDb) {
-    let db = open_storage(&db.url_for("scheduler"))
-        .await
-        .expect("storage");
-    let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
-        for (id, at) in [("o1", 10), ("o2", 20)] {
-            c.insert_outbox(OutboxRow {
-                id: id.into(),
-                kind: "open_human_task".into(),
-                payload: vec![1, 2, 3],
-                attempts: 0,
-                next_attempt_at: at,
-                delivered_at: None,
-                last_error: String::new(),
-                created_at: at,
-            })
-            .await?;
-        }
-        let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids(c.due_outbox(15, 10).await?), ["o1"]);
-        c.mark_outbox_failed("o1", 1, 100, "review is down").await?;
-        assert_eq!(ids(c.due_outbox(25, 10).await?), ["o2"], "o1 backs off");
-        c.mark_outbox_delivered("o2", 30).await?;
-        let due = c.due_outbox(200, 10).await?;
-        assert_eq!(ids(due.clone()), ["o1"]);
-        assert_eq!(
-            (due[0].attempts, due[0].last_error.as_str()),
-            (1, "review is down")
-        );
-        Ok(())
-    });
-    checked.expect("outbox");
-}
-
 backend_tests!(
     templates_have_versions_and_pages,
     runs_lock_filter_and_page,
     events_come_back_in_order_after_a_sequence,
     a_task_is_leased_once_and_its_lease_ends,
-    the_outbox_delivers_what_is_due,
 );

@@ -170,7 +170,10 @@ async fn an_uploaded_input_is_checked_and_stored_under_the_run(backend: Backend)
         .run
         .expect("run");
     let input = run.inputs.get("brief").expect("the input is the run's");
-    assert_eq!(input.run_id, run.id, "stored under the run, as inline inputs are");
+    assert_eq!(
+        input.run_id, run.id,
+        "stored under the run, as inline inputs are"
+    );
     assert_eq!(input.phase_id, "input");
     assert_eq!(input.size_bytes, content.len() as i64);
     assert_eq!(input.sha256, uploaded.sha256, "the same content");
@@ -195,7 +198,10 @@ async fn an_uploaded_input_is_checked_and_stored_under_the_run(backend: Backend)
         .expect_err("not JSON");
     assert_eq!(
         violations(&refused),
-        [("input_refs.brief".to_owned(), "is not valid JSON".to_owned())]
+        [(
+            "input_refs.brief".to_owned(),
+            "is not valid JSON".to_owned()
+        )]
     );
     let missing = pb::ArtifactRef {
         artifact_id: "00000000-0000-0000-0000-000000000000".into(),

@@ -115,12 +115,14 @@ fn describe(task: &pb::HumanTask) -> String {
     }
     let open = task.state == pb::HumanTaskState::Open as i32
         || task.state == pb::HumanTaskState::Claimed as i32;
+    if !task.closed_reason.is_empty() {
+        text.push_str(&format!("\nclosed: {}\n", task.closed_reason));
+    }
     if open && task.kind == pb::HumanTaskKind::Review as i32 {
-        let names: Vec<&str> = task.items.iter().map(|i| i.name.as_str()).collect();
         text.push_str(&format!(
-            "\ndecide with one of:\n  orchestra review approve {id} --select NAME --comment TEXT   (NAME one of: {names})\n  orchestra review reject {id} --comment TEXT\n  orchestra review retry {id} --comment TEXT [--phase PHASE]...\n",
+            "\ndecide with one of:\n  {}\n  orchestra review reject {id} --comment TEXT\n  orchestra review retry {id} --comment TEXT [--phase PHASE]...\n",
+            approve_hint(task),
             id = task.id,
-            names = names.join(", "),
         ));
     } else if open {
         text.push_str(&format!(
@@ -129,6 +131,29 @@ fn describe(task: &pb::HumanTask) -> String {
         ));
     }
     text
+}
+
+/// How to approve: which candidates to pick, and how many.
+fn approve_hint(task: &pb::HumanTask) -> String {
+    let id = &task.id;
+    let names = task.candidates.join(", ");
+    match pb::Selection::try_from(task.selection) {
+        _ if task.candidates.is_empty() => {
+            format!("orchestra review approve {id} --comment TEXT")
+        }
+        Ok(pb::Selection::AtLeastOne) => format!(
+            "orchestra review approve {id} [--select NAME]... --comment TEXT   (NAME any of: {names}; all when none is given)"
+        ),
+        Ok(pb::Selection::Any) => format!(
+            "orchestra review approve {id} [--select NAME]... --comment TEXT   (NAME any of: {names}, or none)"
+        ),
+        _ if task.candidates.len() == 1 => {
+            format!("orchestra review approve {id} --comment TEXT   (approves {names})")
+        }
+        _ => format!(
+            "orchestra review approve {id} --select NAME --comment TEXT   (NAME one of: {names})"
+        ),
+    }
 }
 
 /// Appends at most `max_lines` of `body`, saying how much was left out.
@@ -179,8 +204,13 @@ async fn decide(
         return output::print_json(&response);
     }
     let mut line = format!("{} {} as {person}", decision_name(kind as i32), args.task);
-    if !args.selected.is_empty() {
-        line.push_str(&format!(" (selected {})", args.selected.join(", ")));
+    let selected = response
+        .task
+        .and_then(|task| task.decision)
+        .map(|decision| decision.selected)
+        .unwrap_or_default();
+    if !selected.is_empty() {
+        line.push_str(&format!(" (selected {})", selected.join(", ")));
     }
     if !args.phases.is_empty() {
         line.push_str(&format!(" (again: {})", args.phases.join(", ")));
@@ -216,6 +246,8 @@ mod tests {
                 unified: "-x\n+y\n".into(),
                 operations: Vec::new(),
             }],
+            candidates: vec!["a".into(), "b".into()],
+            selection: pb::Selection::One as i32,
             ..Default::default()
         };
         let text = describe(&task);
@@ -224,6 +256,31 @@ mod tests {
             text.contains("… 60 more lines; all of it: orchestra artifact get art1 --version 1")
         );
         assert!(text.contains("── diff a → b ──\n-x\n+y\n"));
-        assert!(text.contains("orchestra review approve t9 --select NAME"));
+        assert!(
+            text.contains(
+                "orchestra review approve t9 --select NAME --comment TEXT   (NAME one of: a, b)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_approve_hint_follows_the_selection_rule() {
+        let task = |candidates: &[&str], selection: pb::Selection| pb::HumanTask {
+            id: "t".into(),
+            candidates: candidates.iter().map(|c| (*c).to_owned()).collect(),
+            selection: selection as i32,
+            ..Default::default()
+        };
+        assert_eq!(
+            approve_hint(&task(&[], pb::Selection::Unspecified)),
+            "orchestra review approve t --comment TEXT"
+        );
+        assert!(approve_hint(&task(&["a"], pb::Selection::One)).contains("(approves a)"));
+        assert!(
+            approve_hint(&task(&["a", "b"], pb::Selection::AtLeastOne))
+                .contains("all when none is given")
+        );
+        assert!(approve_hint(&task(&["a", "b"], pb::Selection::Any)).contains("or none"));
     }
 }

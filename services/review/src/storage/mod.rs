@@ -1,12 +1,11 @@
 //! The review service's own database: human tasks and the outbox of
-//! resolutions for the scheduler. Nothing outside this crate reads it.
+//! resolutions for the scheduler (the shared [`orchestra_db::outbox`]). Nothing outside this crate reads it.
 //!
 //! Every function takes the [`Db`] handle and runs on either backend; the
 //! changes that must go together (a task decided and its outbox message)
 //! are one transaction.
 
 pub mod models;
-pub mod outbox;
 mod schema;
 pub mod tasks;
 #[cfg(test)]

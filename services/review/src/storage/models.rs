@@ -13,7 +13,8 @@ use orchestra_proto::v1::{
     ArtifactRef, AttemptKey, Decision, HumanTask, HumanTaskState, ReviewItem,
 };
 
-use super::schema::{outbox, tasks};
+use super::schema::tasks;
+use crate::{Error, Result};
 
 /// One human task as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -51,6 +52,12 @@ pub struct TaskRow {
     pub created_at: i64,
     /// Epoch microseconds of the last change.
     pub updated_at: i64,
+    /// REVIEW: JSON array of the input names an approval may select.
+    pub candidates_json: String,
+    /// REVIEW: a `Selection` number.
+    pub selection: i32,
+    /// CANCELLED: why the run closed the task.
+    pub closed_reason: String,
 }
 
 /// A decision as stored inside a task row.
@@ -87,17 +94,21 @@ impl StoredDecision {
 
 impl TaskRow {
     /// The inputs by name, in name order.
-    pub fn inputs(&self) -> BTreeMap<String, ArtifactRef> {
-        // Written by this crate only; unreadable text means no inputs rather
-        // than a task nobody can open.
-        serde_json::from_str(&self.inputs_json).unwrap_or_default()
+    pub fn inputs(&self) -> Result<BTreeMap<String, ArtifactRef>> {
+        parse(&self.id, "inputs_json", &self.inputs_json)
+    }
+
+    /// REVIEW: the input names an approval may select, in template order.
+    pub fn candidates(&self) -> Result<Vec<String>> {
+        parse(&self.id, "candidates_json", &self.candidates_json)
     }
 
     /// The decision, once made.
-    pub fn decision(&self) -> Option<StoredDecision> {
+    pub fn decision(&self) -> Result<Option<StoredDecision>> {
         self.decision_json
             .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
+            .map(|json| parse(&self.id, "decision_json", json))
+            .transpose()
     }
 
     /// True while a person can still act on it.
@@ -115,9 +126,9 @@ impl TaskRow {
     }
 
     /// The contract's form, with items holding refs but no content.
-    pub fn to_proto(&self) -> HumanTask {
+    pub fn to_proto(&self) -> Result<HumanTask> {
         let items = self
-            .inputs()
+            .inputs()?
             .into_iter()
             .map(|(name, r)| ReviewItem {
                 name,
@@ -125,7 +136,7 @@ impl TaskRow {
                 content: String::new(),
             })
             .collect();
-        HumanTask {
+        Ok(HumanTask {
             id: self.id.clone(),
             kind: self.kind,
             state: self.state,
@@ -136,64 +147,61 @@ impl TaskRow {
             output_name: self.output_name.clone(),
             items,
             diffs: Vec::new(),
-            show: serde_json::from_str(&self.show_json).unwrap_or_default(),
+            show: parse(&self.id, "show_json", &self.show_json)?,
             claimed_by: self.claimed_by.clone(),
             created_at: timestamp(self.created_at),
             updated_at: timestamp(self.updated_at),
-            decision: self.decision().map(|d| d.to_proto()),
-        }
+            decision: self.decision()?.map(|d| d.to_proto()),
+            candidates: self.candidates()?,
+            selection: self.selection,
+            closed_reason: self.closed_reason.clone(),
+        })
     }
 }
 
-/// One outbox message as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct OutboxRow {
-    /// Delivery order.
-    pub id: i64,
-    /// The task whose resolution this is.
-    pub task_id: String,
-    /// An encoded `ResolveHumanPhaseRequest`.
-    pub payload: Vec<u8>,
-    /// Failed deliveries so far.
-    pub attempts: i32,
-    /// Epoch microseconds before which it is not tried again.
-    pub next_attempt_at: i64,
-    /// Set once the scheduler accepted it.
-    pub delivered_at: Option<i64>,
-    /// Set when the scheduler refused it for good.
-    pub gave_up_at: Option<i64>,
-    /// What the last failed delivery said.
-    pub last_error: Option<String>,
-    /// Epoch microseconds.
-    pub created_at: i64,
+/// Reads a JSON column this crate wrote; text that does not parse is a
+/// corrupt row, reported as such rather than shown as empty.
+fn parse<T: serde::de::DeserializeOwned>(task: &str, column: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|error| Error::Corrupt(format!("task {task}: {column} does not parse: {error}")))
 }
 
-/// An outbox message to add.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = outbox)]
-pub struct NewOutboxRow {
-    /// The task whose resolution this is.
-    pub task_id: String,
-    /// An encoded `ResolveHumanPhaseRequest`.
-    pub payload: Vec<u8>,
-    /// Zero.
-    pub attempts: i32,
-    /// Due at once: now.
-    pub next_attempt_at: i64,
-    /// Now.
-    pub created_at: i64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl NewOutboxRow {
-    /// A message due now.
-    pub fn new(task_id: &str, payload: Vec<u8>, now: i64) -> Self {
-        NewOutboxRow {
-            task_id: task_id.to_owned(),
-            payload,
-            attempts: 0,
-            next_attempt_at: now,
-            created_at: now,
-        }
+    #[test]
+    fn a_column_that_does_not_parse_is_corrupt_not_empty() {
+        let row = TaskRow {
+            id: "t1".into(),
+            kind: 2,
+            state: 1,
+            run_id: "r".into(),
+            phase_id: "p".into(),
+            attempt: 1,
+            title: String::new(),
+            template_name: String::new(),
+            form_schema_json: String::new(),
+            output_name: String::new(),
+            inputs_json: "{not json".into(),
+            show_json: "[]".into(),
+            claimed_by: String::new(),
+            decision_json: None,
+            created_at: 0,
+            updated_at: 0,
+            candidates_json: "[]".into(),
+            selection: 0,
+            closed_reason: String::new(),
+        };
+        let error = row.to_proto().expect_err("corrupt");
+        assert!(
+            matches!(&error, Error::Corrupt(m) if m.starts_with("task t1: inputs_json does not parse")),
+            "{error:?}"
+        );
+        let fine = TaskRow {
+            inputs_json: "{}".into(),
+            ..row
+        };
+        assert!(fine.to_proto().is_ok());
     }
 }

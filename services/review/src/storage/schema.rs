@@ -19,20 +19,8 @@ diesel::table! {
         decision_json -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
-    }
-}
-
-diesel::table! {
-    /// Encoded `ResolveHumanPhaseRequest`s waiting for (or done with) delivery.
-    outbox (id) {
-        id -> BigInt,
-        task_id -> Text,
-        payload -> Binary,
-        attempts -> Integer,
-        next_attempt_at -> BigInt,
-        delivered_at -> Nullable<BigInt>,
-        gave_up_at -> Nullable<BigInt>,
-        last_error -> Nullable<Text>,
-        created_at -> BigInt,
+        candidates_json -> Text,
+        selection -> Integer,
+        closed_reason -> Text,
     }
 }

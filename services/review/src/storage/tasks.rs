@@ -6,37 +6,31 @@ use diesel_async::RunQueryDsl;
 use orchestra_db::{Db, db_run, db_tx};
 use orchestra_proto::v1::HumanTaskState;
 
-use super::models::{NewOutboxRow, StoredDecision, TaskRow};
-use super::outbox::enqueue;
+use orchestra_db::outbox::{Message, OutboxStore};
+
+use super::models::{StoredDecision, TaskRow};
 use super::schema::tasks;
 use crate::{Error, Result};
+
+/// The outbox kind that carries a `ResolveHumanPhaseRequest` to the scheduler.
+pub const RESOLVE_HUMAN_PHASE: &str = "resolve_human_phase";
 
 const OPEN: i32 = HumanTaskState::Open as i32;
 const CLAIMED: i32 = HumanTaskState::Claimed as i32;
 const DONE: i32 = HumanTaskState::Done as i32;
+const CANCELLED: i32 = HumanTaskState::Cancelled as i32;
 
-/// Stores a new task, with `announce` (an encoded resolution) in the outbox
-/// in the same transaction. When the id exists already nothing changes and
-/// the stored task is returned with `false`.
-pub async fn open_task(
-    db: &Db,
-    row: TaskRow,
-    announce: Option<Vec<u8>>,
-) -> Result<(TaskRow, bool)> {
+/// Stores a new task. When the id exists already nothing changes and the
+/// stored task is returned with `false`.
+pub async fn open_task(db: &Db, row: TaskRow) -> Result<(TaskRow, bool)> {
     db_tx!(db, |conn| -> Result<(TaskRow, bool)> {
         let id = row.id.clone();
-        let now = row.created_at;
         // ON CONFLICT keeps a concurrent second OpenTask from failing.
         let inserted = diesel::insert_into(tasks::table)
             .values(row)
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
-        if inserted == 1
-            && let Some(payload) = announce
-        {
-            enqueue(conn, NewOutboxRow::new(&id, payload, now)).await?;
-        }
         let stored = tasks::table
             .find(&id)
             .select(TaskRow::as_select())
@@ -152,7 +146,8 @@ pub async fn finish_task(
                 "task {id} was decided meanwhile"
             )));
         }
-        enqueue(conn, NewOutboxRow::new(&id, resolution, now)).await?;
+        conn.enqueue(Message::new(RESOLVE_HUMAN_PHASE, &id, resolution, now))
+            .await?;
         Ok(tasks::table
             .find(&id)
             .select(TaskRow::as_select())
@@ -161,20 +156,61 @@ pub async fn finish_task(
     })
 }
 
+/// Closes an open or claimed task as CANCELLED with the reason the run gave.
+/// A task already decided or closed is left as it is; `None` when there is no
+/// such task. Returns the task and whether this call closed it.
+pub async fn close_task(
+    db: &Db,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<(TaskRow, bool)>> {
+    let id = id.to_owned();
+    let reason = reason.to_owned();
+    db_tx!(db, |conn| -> Result<Option<(TaskRow, bool)>> {
+        let closed = diesel::update(tasks::table.find(&id))
+            .filter(tasks::state.eq_any([OPEN, CLAIMED]))
+            .set((
+                tasks::state.eq(CANCELLED),
+                tasks::closed_reason.eq(&reason),
+                tasks::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        let task = tasks::table
+            .find(&id)
+            .select(TaskRow::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(task.map(|task| (task, closed == 1)))
+    })
+}
+
 /// Refuses an action on a closed task or one claimed by someone else.
 pub fn refuse_unless_actionable(task: &TaskRow, person: &str) -> Result<()> {
-    if let Some(decision) = task.decision() {
+    if let Some(decision) = task.decision()? {
         let at = orchestra_kit::time::timestamp(decision.decided_at)
             .map(|t| orchestra_kit::time::rfc3339(&t))
             .unwrap_or_default();
+        let verb = if task.kind == orchestra_proto::v1::HumanTaskKind::Input as i32 {
+            "submitted"
+        } else {
+            "decided"
+        };
         return Err(Error::FailedPrecondition(format!(
-            "task {} already decided by {} at {at}",
+            "task {} was already {verb} by {} at {at}",
             task.id, decision.decided_by
         )));
     }
     if !task.is_open() {
+        let why = if task.closed_reason.is_empty() {
+            "it is closed".to_owned()
+        } else {
+            format!("it was closed: {}", task.closed_reason)
+        };
         return Err(Error::FailedPrecondition(format!(
-            "task {} is closed",
+            "task {} cannot be acted on: {why}",
             task.id
         )));
     }

@@ -6,7 +6,7 @@ use orchestra_db::time::now_micros;
 use orchestra_proto::v1::{HumanTaskKind, HumanTaskState};
 
 use super::models::{StoredDecision, TaskRow};
-use super::{SCHEMA, migrate, outbox, tasks};
+use super::{SCHEMA, migrate, tasks};
 use crate::Error;
 
 async fn open_db(test: &TestDb) -> Db {
@@ -33,6 +33,9 @@ fn row(id: &str, kind: HumanTaskKind, created_at: i64) -> TaskRow {
         decision_json: None,
         created_at,
         updated_at: created_at,
+        candidates_json: "[]".to_owned(),
+        selection: 0,
+        closed_reason: String::new(),
     }
 }
 
@@ -49,27 +52,20 @@ fn decision(person: &str) -> StoredDecision {
 async fn opening_is_idempotent(test: &TestDb) {
     let db = open_db(test).await;
     let first = row("a", HumanTaskKind::Review, 10);
-    let (stored, created) = tasks::open_task(&db, first.clone(), Some(vec![1]))
-        .await
-        .expect("open");
+    let (stored, created) = tasks::open_task(&db, first.clone()).await.expect("open");
     assert!(created);
     assert_eq!(stored, first);
     let mut again = row("a", HumanTaskKind::Review, 20);
     again.title = "changed".to_owned();
-    let (stored, created) = tasks::open_task(&db, again, Some(vec![2]))
-        .await
-        .expect("reopen");
+    let (stored, created) = tasks::open_task(&db, again).await.expect("reopen");
     assert!(!created);
     assert_eq!(stored, first, "the first opening stands");
-    let messages = outbox::list_for_task(&db, "a").await.expect("outbox");
-    assert_eq!(messages.len(), 1, "announced once");
-    assert_eq!(messages[0].payload, vec![1]);
 }
 
 async fn listing_orders_and_filters(test: &TestDb) {
     let db = open_db(test).await;
     for (id, at) in [("late", 30), ("early", 10), ("mid", 20)] {
-        tasks::open_task(&db, row(id, HumanTaskKind::Input, at), None)
+        tasks::open_task(&db, row(id, HumanTaskKind::Input, at))
             .await
             .expect("open");
     }
@@ -95,7 +91,7 @@ async fn listing_orders_and_filters(test: &TestDb) {
 
 async fn claims_follow_the_rules(test: &TestDb) {
     let db = open_db(test).await;
-    tasks::open_task(&db, row("c", HumanTaskKind::Review, 1), None)
+    tasks::open_task(&db, row("c", HumanTaskKind::Review, 1))
         .await
         .expect("open");
     let claimed = tasks::claim_task(&db, "c", "ann", 5).await.expect("claim");
@@ -133,14 +129,20 @@ async fn claims_follow_the_rules(test: &TestDb) {
 
 async fn finishing_twice_is_refused_and_enqueues_once(test: &TestDb) {
     let db = open_db(test).await;
-    tasks::open_task(&db, row("f", HumanTaskKind::Review, 1), None)
+    tasks::open_task(&db, row("f", HumanTaskKind::Review, 1))
         .await
         .expect("open");
     let done = tasks::finish_task(&db, "f", &decision("ann"), vec![7])
         .await
         .expect("finish");
     assert_eq!(done.state, HumanTaskState::Done as i32);
-    assert_eq!(done.decision().expect("decided").decided_by, "ann");
+    assert_eq!(
+        done.decision()
+            .expect("readable")
+            .expect("decided")
+            .decided_by,
+        "ann"
+    );
     let err = tasks::finish_task(&db, "f", &decision("bob"), vec![8])
         .await
         .expect_err("twice");
@@ -148,69 +150,56 @@ async fn finishing_twice_is_refused_and_enqueues_once(test: &TestDb) {
         matches!(&err, Error::FailedPrecondition(m) if m.contains("already decided by ann")),
         "{err:?}"
     );
-    let messages = outbox::list_for_task(&db, "f").await.expect("outbox");
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].payload, vec![7]);
 }
 
-async fn outbox_rows_go_in_order_with_backoff(test: &TestDb) {
+async fn closing_cancels_open_tasks_only(test: &TestDb) {
     let db = open_db(test).await;
-    assert!(outbox::next_pending(&db).await.expect("empty").is_none());
-    for id in ["x", "y"] {
-        tasks::open_task(
-            &db,
-            row(id, HumanTaskKind::Review, 1),
-            Some(id.as_bytes().to_vec()),
-        )
+    tasks::open_task(&db, row("open", HumanTaskKind::Review, 1))
         .await
         .expect("open");
-    }
-    let head = outbox::next_pending(&db)
+    tasks::open_task(&db, row("done", HumanTaskKind::Review, 2))
         .await
-        .expect("head")
-        .expect("some");
-    assert_eq!(head.task_id, "x");
-    assert_eq!(head.attempts, 0);
-    assert!(head.next_attempt_at <= now_micros(), "due at once");
+        .expect("open");
+    tasks::finish_task(&db, "done", &decision("ann"), vec![1])
+        .await
+        .expect("finish");
 
-    outbox::record_failure(
-        &db,
-        head.id,
-        "Unavailable: down",
-        head.next_attempt_at + 400,
-    )
-    .await
-    .expect("fail");
-    let retried = outbox::next_pending(&db)
+    let (closed, changed) = tasks::close_task(&db, "open", "the run was cancelled", 5)
         .await
-        .expect("head")
-        .expect("some");
-    assert_eq!(
-        retried.id, head.id,
-        "a failed row still blocks those after it"
+        .expect("close")
+        .expect("exists");
+    assert!(changed);
+    assert_eq!(closed.state, HumanTaskState::Cancelled as i32);
+    assert_eq!(closed.closed_reason, "the run was cancelled");
+    let (again, changed) = tasks::close_task(&db, "open", "other", 6)
+        .await
+        .expect("close again")
+        .expect("exists");
+    assert!(!changed, "closing twice changes nothing");
+    assert_eq!(again.closed_reason, "the run was cancelled");
+
+    let (decided, changed) = tasks::close_task(&db, "done", "too late", 7)
+        .await
+        .expect("close decided")
+        .expect("exists");
+    assert!(!changed, "a decided task stays decided");
+    assert_eq!(decided.state, HumanTaskState::Done as i32);
+    assert!(
+        tasks::close_task(&db, "nope", "x", 8)
+            .await
+            .expect("query")
+            .is_none()
     );
-    assert_eq!(retried.attempts, 1);
-    assert_eq!(retried.next_attempt_at, head.next_attempt_at + 400);
-    assert_eq!(retried.last_error.as_deref(), Some("Unavailable: down"));
 
-    outbox::mark_delivered(&db, head.id, 50)
+    let err = tasks::finish_task(&db, "open", &decision("ann"), vec![2])
         .await
-        .expect("deliver");
-    let next = outbox::next_pending(&db)
-        .await
-        .expect("next")
-        .expect("some");
-    assert_eq!(next.task_id, "y");
-    outbox::give_up(&db, next.id, "FailedPrecondition: no such phase", 60)
-        .await
-        .expect("give up");
-    assert!(outbox::next_pending(&db).await.expect("drained").is_none());
-    let delivered = outbox::list_for_task(&db, "x").await.expect("x");
-    assert_eq!(delivered[0].delivered_at, Some(50));
-    assert_eq!(delivered[0].last_error, None);
-    let refused = outbox::list_for_task(&db, "y").await.expect("y");
-    assert_eq!(refused[0].gave_up_at, Some(60));
-    assert_eq!(refused[0].delivered_at, None);
+        .expect_err("closed");
+    assert!(
+        matches!(&err, Error::FailedPrecondition(m) if m.contains("the run was cancelled")),
+        "{err:?}"
+    );
+    let open = tasks::list_tasks(&db, false, None).await.expect("list");
+    assert!(open.is_empty(), "a closed task leaves the inbox");
 }
 
 orchestra_db::backend_tests!(
@@ -218,5 +207,5 @@ orchestra_db::backend_tests!(
     listing_orders_and_filters,
     claims_follow_the_rules,
     finishing_twice_is_refused_and_enqueues_once,
-    outbox_rows_go_in_order_with_backoff,
+    closing_cancels_open_tasks_only,
 );

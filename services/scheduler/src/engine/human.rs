@@ -7,6 +7,7 @@ use orchestra_proto::v1 as pb;
 use super::run_tx::RunTx;
 use super::{Engine, HumanResolution};
 use crate::error::{Error, Result};
+use crate::storage::TaskKey;
 
 impl Engine {
     /// Applies what a person did on a human phase. Idempotent: a report for
@@ -15,6 +16,21 @@ impl Engine {
         let run_id = resolution.key.run_id.clone();
         self.change_run(&run_id, move |tx| apply_resolution(tx, resolution))
             .await
+    }
+
+    /// Marks a review phase ready for review once the review service has
+    /// accepted its task. Idempotent, like every resolution: the outbox may
+    /// deliver the task again after a crash.
+    pub async fn review_opened(&self, key: TaskKey) -> Result<()> {
+        self.resolve_human(HumanResolution {
+            key,
+            resolution: pb::HumanResolution::ReviewOpened,
+            comment: String::new(),
+            actor: None,
+            output: None,
+            retry_phases: Vec::new(),
+        })
+        .await
     }
 }
 
@@ -48,9 +64,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             }
         }
         H::Approved => {
-            if state == PhaseState::WaitingForHuman {
-                tx.apply(index, PhaseEvent::OpenReview, "", None)?;
-            }
+            open_review_before_decision(tx, index, state)?;
             if tx.state(index)? == PhaseState::ReadyForReview {
                 tx.apply(index, PhaseEvent::Approve, &r.comment, actor)?;
                 if let Some(output) = &r.output {
@@ -59,9 +73,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             }
         }
         H::Rejected | H::Retry => {
-            if state == PhaseState::WaitingForHuman {
-                tx.apply(index, PhaseEvent::OpenReview, "", None)?;
-            }
+            open_review_before_decision(tx, index, state)?;
             if tx.state(index)? != PhaseState::ReadyForReview {
                 return Ok(()); // already decided
             }
@@ -83,6 +95,18 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
         H::Unspecified => {
             return Err(Error::invalid_field("resolution", "must be set"));
         }
+    }
+    Ok(())
+}
+
+/// A decision can reach the scheduler before it has recorded that the
+/// review opened (the review service answered OpenTask, a person decided,
+/// and its outbox delivered first; or the scheduler crashed in between): a
+/// decision proves the task was open, so the phase passes through
+/// READY_FOR_REVIEW first.
+fn open_review_before_decision(tx: &mut RunTx, index: usize, state: PhaseState) -> Result<()> {
+    if state == PhaseState::WaitingForHuman {
+        tx.apply(index, PhaseEvent::OpenReview, "", None)?;
     }
     Ok(())
 }
@@ -120,12 +144,9 @@ fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) ->
     }
     for phase_id in phases {
         let index = tx.index(phase_id)?;
-        let mut feedback: Vec<String> =
-            serde_json::from_str(&tx.phases[index].feedback_json).unwrap_or_default();
         if !comment.is_empty() {
-            feedback.push(comment.to_owned());
+            tx.add_feedback(index, comment)?;
         }
-        tx.phases[index].feedback_json = serde_json::to_string(&feedback).unwrap_or_default();
         let kind = tx.spec(index)?.kind.clone();
         let state = tx.state(index)?;
         if state == PhaseState::Blocked {
@@ -139,4 +160,279 @@ fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Human resolutions applied to a run in memory, through the same
+    //! [`RunTx`] the engine saves: every resolution in every state of a
+    //! review phase, send-backs that nest, and a cancel while a task is
+    //! leased.
+
+    use orchestra_model::{PhaseState, Template};
+    use orchestra_proto::v1 as pb;
+
+    use super::*;
+    use crate::engine::run_tx::CLOSE_HUMAN_TASK;
+    use crate::engine::runs::cancel;
+    use crate::storage::models::{PhaseRow, RunRow};
+
+    /// context (a form) → draft (a function) → review → publish.
+    fn template() -> Template {
+        serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "phases": [
+                {"id": "context", "kind": "human_input",
+                 "output": {"name": "context", "schema": {"type": "object"}}},
+                {"id": "draft", "kind": "function", "function": "json.merge",
+                 "needs": ["context"], "inputs": {"c": "context.context"},
+                 "output": {"name": "draft"}},
+                {"id": "review", "kind": "human_review", "needs": ["draft"],
+                 "inputs": {"d": "draft.draft"}, "candidates": ["d"],
+                 "on_reject": {"action": "retry", "phases": ["draft"]},
+                 "output": {"name": "decision"}},
+                {"id": "publish", "kind": "function", "function": "json.merge",
+                 "needs": ["review"], "inputs": {"d": "draft.draft"}},
+            ]
+        }))
+        .expect("template")
+    }
+
+    /// A run whose phases stand in the given states, each at attempt 1.
+    fn run_in(states: [PhaseState; 4]) -> RunTx {
+        let template = template();
+        let run = RunRow {
+            id: "run".into(),
+            template_id: "tid".into(),
+            template_name: "t".into(),
+            template_version: 1,
+            spec_json: serde_json::to_string(&template).expect("json"),
+            status: orchestra_model::RunStatus::Running.as_str().into(),
+            seed: 1,
+            auto_advance: true,
+            cancelled: false,
+            inputs_json: "{}".into(),
+            request_id: None,
+            last_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let phases = template
+            .phases
+            .iter()
+            .zip(states)
+            .enumerate()
+            .map(|(idx, (phase, state))| PhaseRow {
+                run_id: "run".into(),
+                phase_id: phase.id.clone(),
+                idx: idx as i32,
+                kind: phase.kind.as_str().to_owned(),
+                state: state.as_str().to_owned(),
+                attempt: 1,
+                started_at: 0,
+                finished_at: 0,
+                error: String::new(),
+                output_json: None,
+                human_task_id: matches!(
+                    state,
+                    PhaseState::WaitingForHuman | PhaseState::ReadyForReview
+                )
+                .then(|| format!("task-{}", phase.id)),
+                executor_id: None,
+                feedback_json: "[]".into(),
+            })
+            .collect();
+        RunTx::new(run, phases, 1_000).expect("run")
+    }
+
+    fn resolution(kind: pb::HumanResolution, attempt: i32) -> HumanResolution {
+        HumanResolution {
+            key: TaskKey {
+                run_id: "run".into(),
+                phase_id: "review".into(),
+                attempt,
+            },
+            resolution: kind,
+            comment: "tighter copy".into(),
+            actor: None,
+            output: Some(pb::ArtifactRef {
+                artifact_id: "decision".into(),
+                version: 1,
+                ..Default::default()
+            }),
+            retry_phases: Vec::new(),
+        }
+    }
+
+    const REVIEW: usize = 2;
+    const DRAFT: usize = 1;
+
+    #[test]
+    fn every_resolution_in_every_review_state() {
+        use PhaseState::*;
+        use pb::HumanResolution as H;
+        // (resolution, review state before, review state after or None for
+        // a refusal, whether draft is sent back). A send-back rewinds the
+        // review itself to BLOCKED: it waits for the draft's next attempt.
+        let table: &[(H, PhaseState, Option<PhaseState>, bool)] = &[
+            (H::ReviewOpened, Blocked, Some(Blocked), false),
+            (
+                H::ReviewOpened,
+                WaitingForHuman,
+                Some(ReadyForReview),
+                false,
+            ),
+            (H::ReviewOpened, ReadyForReview, Some(ReadyForReview), false),
+            (H::ReviewOpened, Approved, Some(Approved), false),
+            (H::ReviewOpened, Cancelled, Some(Cancelled), false),
+            (H::Approved, WaitingForHuman, Some(Approved), false),
+            (H::Approved, ReadyForReview, Some(Approved), false),
+            (H::Approved, Approved, Some(Approved), false),
+            (H::Approved, Rejected, Some(Rejected), false),
+            (H::Approved, Cancelled, Some(Cancelled), false),
+            (H::Rejected, WaitingForHuman, Some(Blocked), true),
+            (H::Rejected, ReadyForReview, Some(Blocked), true),
+            (H::Rejected, Approved, Some(Approved), false),
+            (H::Rejected, Rejected, Some(Rejected), false),
+            (H::Rejected, Cancelled, Some(Cancelled), false),
+            (H::Retry, ReadyForReview, Some(Blocked), true),
+            (H::Retry, Approved, Some(Approved), false),
+            (H::Retry, Cancelled, Some(Cancelled), false),
+            // A form's resolution on a review is a bug upstream: refused.
+            (H::Submitted, WaitingForHuman, None, false),
+            (H::Submitted, ReadyForReview, Some(ReadyForReview), false),
+            (H::Unspecified, ReadyForReview, None, false),
+        ];
+        for (kind, before, after, sent_back) in table {
+            let mut tx = run_in([
+                Completed,
+                Completed,
+                *before,
+                if *before == Approved { Ready } else { Blocked },
+            ]);
+            let outcome = apply_resolution(&mut tx, resolution(*kind, 1));
+            let case = format!("{kind:?} in {before}");
+            match after {
+                None => assert!(outcome.is_err(), "{case}: refused"),
+                Some(after) => {
+                    outcome.unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert_eq!(tx.state(REVIEW).expect("state"), *after, "{case}");
+                }
+            }
+            let draft_moved = tx.state(DRAFT).expect("state") != Completed;
+            assert_eq!(draft_moved, *sent_back, "{case}: draft sent back");
+            if *sent_back {
+                assert_eq!(
+                    tx.feedback(DRAFT).expect("feedback"),
+                    ["tighter copy"],
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stale_resolution_changes_nothing_and_a_future_one_is_refused() {
+        let mut tx = run_in([
+            PhaseState::Completed,
+            PhaseState::Completed,
+            PhaseState::ReadyForReview,
+            PhaseState::Blocked,
+        ]);
+        apply_resolution(&mut tx, resolution(pb::HumanResolution::Approved, 0))
+            .expect("a superseded attempt is ignored");
+        assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::ReadyForReview);
+        let future = apply_resolution(&mut tx, resolution(pb::HumanResolution::Approved, 2));
+        assert!(
+            matches!(future, Err(Error::FailedPrecondition(_))),
+            "{future:?}"
+        );
+    }
+
+    #[test]
+    fn send_backs_nest_and_keep_every_comment() {
+        let mut tx = run_in([
+            PhaseState::Completed,
+            PhaseState::Completed,
+            PhaseState::ReadyForReview,
+            PhaseState::Blocked,
+        ]);
+        apply_resolution(&mut tx, resolution(pb::HumanResolution::Rejected, 1)).expect("reject");
+        tx.advance().expect("advance");
+        assert_eq!(tx.phases[DRAFT].attempt, 2, "draft runs again");
+        assert_eq!(tx.state(DRAFT).expect("state"), PhaseState::Queued);
+        assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::Blocked);
+
+        // The draft's second attempt finishes; the review opens again.
+        tx.apply(DRAFT, PhaseEvent::Start, "", None).expect("start");
+        tx.apply(DRAFT, PhaseEvent::Complete, "", None)
+            .expect("complete");
+        tx.advance().expect("advance");
+        assert_eq!(tx.phases[REVIEW].attempt, 2);
+        assert_eq!(
+            tx.state(REVIEW).expect("state"),
+            PhaseState::WaitingForHuman
+        );
+
+        let mut again = resolution(pb::HumanResolution::Retry, 2);
+        again.comment = "shorter".into();
+        again.retry_phases = vec!["draft".into()];
+        apply_resolution(&mut tx, again).expect("send back again");
+        tx.advance().expect("advance");
+        assert_eq!(tx.phases[DRAFT].attempt, 3);
+        assert_eq!(
+            tx.feedback(DRAFT).expect("feedback"),
+            ["tighter copy", "shorter"],
+            "every comment reaches the next attempt"
+        );
+        let not_upstream = HumanResolution {
+            retry_phases: vec!["publish".into()],
+            ..resolution(pb::HumanResolution::Retry, 2)
+        };
+        let mut fresh = run_in([
+            PhaseState::Completed,
+            PhaseState::Completed,
+            PhaseState::ReadyForReview,
+            PhaseState::Blocked,
+        ]);
+        let refused = apply_resolution(
+            &mut fresh,
+            HumanResolution {
+                key: TaskKey {
+                    attempt: 1,
+                    ..not_upstream.key.clone()
+                },
+                ..not_upstream
+            },
+        );
+        assert!(matches!(refused, Err(Error::Invalid { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn cancelling_withdraws_the_leased_task_and_closes_the_open_one() {
+        let mut tx = run_in([
+            PhaseState::WaitingForHuman,
+            PhaseState::Running,
+            PhaseState::Blocked,
+            PhaseState::Blocked,
+        ]);
+        cancel(&mut tx, "not needed").expect("cancel");
+        for index in 0..4 {
+            assert_eq!(tx.state(index).expect("state"), PhaseState::Cancelled);
+        }
+        let (_, outbox, withdrawn) = tx.recorded();
+        assert!(withdrawn.contains("draft"), "the leased task is withdrawn");
+        let closes: Vec<&str> = outbox
+            .iter()
+            .filter(|m| m.kind == CLOSE_HUMAN_TASK)
+            .map(|m| m.key.as_str())
+            .collect();
+        assert_eq!(closes, ["task-context"], "the open form is closed");
+        tx.advance().expect("advance");
+        assert_eq!(
+            tx.state(DRAFT).expect("state"),
+            PhaseState::Cancelled,
+            "nothing dispatches after a cancel"
+        );
+    }
 }

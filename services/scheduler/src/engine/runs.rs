@@ -159,17 +159,21 @@ impl Engine {
             reason
         }
         .to_owned();
-        self.change_run(run_id, move |tx| {
-            tx.run.cancelled = true;
-            for index in 0..tx.phases.len() {
-                if !tx.state(index)?.is_terminal() {
-                    tx.apply(index, PhaseEvent::Cancel, &reason, None)?;
-                    tx.withdraw_task(index);
-                }
-            }
-            Ok(())
-        })
-        .await?;
+        self.change_run(run_id, move |tx| cancel(tx, &reason))
+            .await?;
         Ok(self.get_run(run_id).await?.0)
     }
+}
+
+/// Cancels every unfinished phase of a run: queued and leased tasks are
+/// withdrawn, open human tasks closed (see [`RunTx::apply`]).
+pub(super) fn cancel(tx: &mut RunTx, reason: &str) -> Result<()> {
+    tx.run.cancelled = true;
+    for index in 0..tx.phases.len() {
+        if !tx.state(index)?.is_terminal() {
+            tx.apply(index, PhaseEvent::Cancel, reason, None)?;
+            tx.withdraw_task(index);
+        }
+    }
+    Ok(())
 }

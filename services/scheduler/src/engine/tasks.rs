@@ -1,7 +1,5 @@
 //! The task queue: leases, heartbeats, progress, completion, failure,
-//! expiry; and the outbox the dispatcher drains.
-
-use std::time::Duration;
+//! expiry.
 
 use orchestra_db::{db_run, db_tx};
 use orchestra_model::{PhaseEvent, PhaseState};
@@ -11,7 +9,7 @@ use super::run_tx::{RunTx, Saved, phase_seed};
 use super::{Engine, now};
 use crate::convert::ref_json;
 use crate::error::{Error, Result};
-use crate::storage::models::{OutboxRow, TaskRow, task_state};
+use crate::storage::models::{TaskRow, task_state};
 use crate::storage::{Store, TaskKey};
 
 impl Engine {
@@ -273,28 +271,5 @@ impl Engine {
             self.bus.tasks_changed();
         }
         Ok(count)
-    }
-
-    /// Hand-offs due for delivery.
-    pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>> {
-        db_run!(&self.db, |c| -> Result<Vec<OutboxRow>> {
-            Ok(c.due_outbox(now(), limit).await?)
-        })
-    }
-
-    /// Records a delivered hand-off.
-    pub async fn outbox_delivered(&self, id: &str) -> Result<()> {
-        db_run!(&self.db, |c| -> Result<()> {
-            Ok(c.mark_outbox_delivered(id, now()).await?)
-        })
-    }
-
-    /// Records a failed delivery, to be tried again after `delay`.
-    pub async fn outbox_failed(&self, row: &OutboxRow, delay: Duration, error: &str) -> Result<()> {
-        let next = now() + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2);
-        db_run!(&self.db, |c| -> Result<()> {
-            Ok(c.mark_outbox_failed(&row.id, row.attempts + 1, next, error)
-                .await?)
-        })
     }
 }

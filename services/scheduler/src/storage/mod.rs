@@ -13,7 +13,7 @@ use std::future::Future;
 
 use diesel::QueryResult;
 
-use models::{EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, TemplateRow};
+use models::{EventRow, PhaseRow, RunRow, TaskRow, TemplateRow};
 
 /// Identifies one attempt's task row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Notify
 }
 
 /// Every query the scheduler runs, on one connection.
-pub trait Store: Notify {
+pub trait Store: Notify + orchestra_db::outbox::OutboxStore {
     /// Stores a template version.
     fn insert_template(&mut self, row: TemplateRow)
     -> impl Future<Output = QueryResult<()>> + Send;
@@ -188,29 +188,6 @@ pub trait Store: Notify {
         now: i64,
         limit: i64,
     ) -> impl Future<Output = QueryResult<Vec<TaskRow>>> + Send;
-
-    /// Adds a hand-off.
-    fn insert_outbox(&mut self, row: OutboxRow) -> impl Future<Output = QueryResult<()>> + Send;
-    /// Undelivered hand-offs that are due, oldest first.
-    fn due_outbox(
-        &mut self,
-        now: i64,
-        limit: i64,
-    ) -> impl Future<Output = QueryResult<Vec<OutboxRow>>> + Send;
-    /// Marks a hand-off delivered.
-    fn mark_outbox_delivered(
-        &mut self,
-        id: &str,
-        now: i64,
-    ) -> impl Future<Output = QueryResult<()>> + Send;
-    /// Records a failed delivery and when to try again.
-    fn mark_outbox_failed(
-        &mut self,
-        id: &str,
-        attempts: i32,
-        next_attempt_at: i64,
-        error: &str,
-    ) -> impl Future<Output = QueryResult<()>> + Send;
 }
 
 macro_rules! impl_store {
@@ -501,51 +478,6 @@ macro_rules! impl_store {
                     .load(self)
                     .await
             }
-
-            async fn insert_outbox(&mut self, row: OutboxRow) -> QueryResult<()> {
-                diesel::insert_into(outbox::table)
-                    .values(row)
-                    .execute(self)
-                    .await
-                    .map(drop)
-            }
-
-            async fn due_outbox(&mut self, now: i64, limit: i64) -> QueryResult<Vec<OutboxRow>> {
-                outbox::table
-                    .filter(outbox::delivered_at.is_null())
-                    .filter(outbox::next_attempt_at.le(now))
-                    .order(outbox::created_at.asc())
-                    .limit(limit)
-                    .select(OutboxRow::as_select())
-                    .load(self)
-                    .await
-            }
-
-            async fn mark_outbox_delivered(&mut self, id: &str, now: i64) -> QueryResult<()> {
-                diesel::update(outbox::table.find(id))
-                    .set(outbox::delivered_at.eq(Some(now)))
-                    .execute(self)
-                    .await
-                    .map(drop)
-            }
-
-            async fn mark_outbox_failed(
-                &mut self,
-                id: &str,
-                attempts: i32,
-                next_attempt_at: i64,
-                error: &str,
-            ) -> QueryResult<()> {
-                diesel::update(outbox::table.find(id))
-                    .set((
-                        outbox::attempts.eq(attempts),
-                        outbox::next_attempt_at.eq(next_attempt_at),
-                        outbox::last_error.eq(error),
-                    ))
-                    .execute(self)
-                    .await
-                    .map(drop)
-            }
         }
     };
 }
@@ -554,12 +486,9 @@ mod backends {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
 
-    use super::models::{EventRow, OutboxRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state};
-    use super::schema::{events, outbox, phases, runs, tasks, templates};
+    use super::models::{EventRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state};
+    use super::schema::{events, phases, runs, tasks, templates};
     use super::{RunFilter, Store, TaskKey};
 
-    impl_store!(diesel_async::AsyncPgConnection);
-    impl_store!(
-        diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
-    );
+    orchestra_db::impl_for_connections!(impl_store);
 }

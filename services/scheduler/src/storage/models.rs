@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{events, outbox, phases, runs, tasks, templates};
+use super::schema::{events, phases, runs, tasks, templates};
 
 /// One stored template version.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -83,20 +83,6 @@ pub struct TaskRow {
     pub lease_id: Option<String>,
     pub executor_id: Option<String>,
     pub lease_deadline: i64,
-    pub created_at: i64,
-}
-
-/// One hand-off to another service.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct OutboxRow {
-    pub id: String,
-    pub kind: String,
-    pub payload: Vec<u8>,
-    pub attempts: i32,
-    pub next_attempt_at: i64,
-    pub delivered_at: Option<i64>,
-    pub last_error: String,
     pub created_at: i64,
 }
 

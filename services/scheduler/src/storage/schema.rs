@@ -75,17 +75,4 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    outbox (id) {
-        id -> Text,
-        kind -> Text,
-        payload -> Binary,
-        attempts -> Integer,
-        next_attempt_at -> BigInt,
-        delivered_at -> Nullable<BigInt>,
-        last_error -> Text,
-        created_at -> BigInt,
-    }
-}
-
-diesel::allow_tables_to_appear_in_same_query!(templates, runs, phases, events, tasks, outbox);
+diesel::allow_tables_to_appear_in_same_query!(templates, runs, phases, events, tasks);

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::FunctionError;
+use orchestra_functions::FunctionError;
 
 /// The operations a UI patch may use; `move`, `copy` and `test` are left out
 /// so every change is visible in the patch itself.
@@ -126,7 +126,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::functions::testdata;
+    use crate::testdata;
 
     #[test]
     fn ui_document_accepts_a_document_or_a_context() {

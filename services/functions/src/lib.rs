@@ -1,24 +1,19 @@
-//! Built-in functions for `function` phases.
+//! The function registry: what a `function` phase calls. The executor
+//! builds one registry from the sets of functions it is given (the generic
+//! ones here, and an example domain's from its own crate, such as
+//! `orchestra-backtrack`) and looks a phase's `function:` up in it.
 //!
 //! A function takes the phase's resolved inputs (input name → artifact JSON,
 //! named as in the template's `inputs:` map) and its `params:`, and returns one
 //! JSON value, the phase's output artifact. Functions are deterministic and do
 //! no IO, so a retry or a replay gives the same bytes.
 //!
-//! Module map:
-//! - [`patch`]: `patch.diff`, `patch.apply`, `patch.merge` (RFC 6902 on UI documents)
-//! - [`rubric`]: `rubric.evaluate`, scoring candidate patches against a rubric
-//! - [`preview`]: `ui.preview`, HTML renderings of patched slots for review
-//! - [`json`]: `json.pick`, `json.merge`
-//! - [`ui`]: the UI document helpers the functions above share
+//! - [`json`]: `json.pick`, `json.merge`, the generic functions every
+//!   executor has.
 
 use serde_json::{Map, Value};
 
 pub mod json;
-pub mod patch;
-pub mod preview;
-pub mod rubric;
-pub mod ui;
 
 /// The arguments of one function call, borrowed from the phase's task.
 #[derive(Debug, Clone, Copy)]
@@ -131,13 +126,22 @@ pub struct FunctionSpec {
     pub run: FunctionFn,
 }
 
-/// The set of built-in functions, sorted by name.
-#[derive(Debug)]
+/// A set of functions, sorted by name, with no name twice.
+#[derive(Debug, Clone)]
 pub struct FunctionRegistry {
-    functions: &'static [FunctionSpec],
+    functions: Vec<FunctionSpec>,
 }
 
 impl FunctionRegistry {
+    /// A registry of every function of the given sets. A name given twice
+    /// is a programming error, caught by each registry's tests.
+    pub fn new(sets: &[&[FunctionSpec]]) -> FunctionRegistry {
+        let mut functions: Vec<FunctionSpec> =
+            sets.iter().flat_map(|set| set.iter().copied()).collect();
+        functions.sort_by_key(|spec| spec.name);
+        FunctionRegistry { functions }
+    }
+
     /// Returns the names of all functions, sorted; template validation uses
     /// this to reject unknown `function:` fields.
     pub fn names(&self) -> Vec<&'static str> {
@@ -145,7 +149,7 @@ impl FunctionRegistry {
     }
 
     /// Returns the function called `name`, if there is one.
-    pub fn get(&self, name: &str) -> Option<&'static FunctionSpec> {
+    pub fn get(&self, name: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|spec| spec.name == name)
     }
 
@@ -158,8 +162,8 @@ impl FunctionRegistry {
     }
 }
 
-// Kept sorted by name so `names()` needs no sorting.
-static FUNCTIONS: &[FunctionSpec] = &[
+/// The generic functions every executor has.
+pub static JSON_FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec {
         name: "json.merge",
         summary: "deep-merges every input object, in input-name order",
@@ -170,91 +174,19 @@ static FUNCTIONS: &[FunctionSpec] = &[
         summary: "returns the value at params.path inside input params.input",
         run: json::pick,
     },
-    FunctionSpec {
-        name: "patch.apply",
-        summary: "applies the ui patch `patch` to the ui document `base`",
-        run: patch::apply,
-    },
-    FunctionSpec {
-        name: "patch.diff",
-        summary: "RFC 6902 operations, a unified text diff and changed paths from `left` to `right`",
-        run: patch::diff,
-    },
-    FunctionSpec {
-        name: "patch.merge",
-        summary: "applies the candidates a review approved to `base`, making the next parent version",
-        run: patch::merge,
-    },
-    FunctionSpec {
-        name: "rubric.evaluate",
-        summary: "scores every candidate patch against the rubric in `rubric`",
-        run: rubric::evaluate,
-    },
-    FunctionSpec {
-        name: "ui.preview",
-        summary: "renders every candidate patch applied to `base` as self-contained HTML",
-        run: preview::preview,
-    },
 ];
-
-static REGISTRY: FunctionRegistry = FunctionRegistry {
-    functions: FUNCTIONS,
-};
-
-/// Returns the registry of built-in functions.
-pub fn registry() -> &'static FunctionRegistry {
-    &REGISTRY
-}
 
 #[cfg(test)]
 pub(crate) mod testdata {
-    //! The Backtrack example files, shared by the function tests.
+    //! Inputs shared by the function tests: the Backtrack example's context.
 
-    use serde_json::{Map, Value, json};
-
-    pub const CONTEXT: &str = include_str!("../../../../examples/backtrack/inputs/context.json");
-    pub const UI_SCHEMA: &str = include_str!("../../../../examples/backtrack/schemas/ui.json");
-    pub const PATCH_SCHEMA: &str =
-        include_str!("../../../../examples/backtrack/schemas/ui-patch.json");
-    pub const CONTEXT_SCHEMA: &str =
-        include_str!("../../../../examples/backtrack/schemas/context.json");
-
-    pub fn parse(text: &str) -> Value {
-        serde_json::from_str(text).expect("example file is JSON")
-    }
+    use serde_json::{Map, Value};
 
     pub fn context() -> Value {
-        parse(CONTEXT)
-    }
-
-    pub fn baseline() -> Value {
-        context()["baseline"].clone()
-    }
-
-    /// A good variant: makes the first CTA primary with clearer copy.
-    pub fn variant_a() -> Value {
-        json!({
-            "slot": "hero",
-            "summary": "Make the first button the primary free-trial CTA",
-            "ops": [
-                { "op": "replace", "path": "/slots/hero/children/2/children/0/props/label", "value": "Start your free trial" },
-                { "op": "replace", "path": "/slots/hero/children/2/children/0/props/variant", "value": "primary" }
-            ]
-        })
-    }
-
-    /// A worse variant: literal colour, long copy, removes the buttons.
-    pub fn variant_b() -> Value {
-        json!({
-            "slot": "hero",
-            "summary": "Replace the buttons with a loud subheading",
-            "ops": [
-                { "op": "replace", "path": "/slots/hero/children/1/props/text", "value": "Start a free trial today and keep every version of your interface, forever" },
-                { "op": "add", "path": "/slots/hero/children/1/props/color", "value": "#ff0000" },
-                { "op": "remove", "path": "/slots/hero/children/2" },
-                { "op": "replace", "path": "/slots/footer/props/text", "value": "© 2025 Backtrack" }
-            ]
-        })
+        serde_json::from_str(include_str!(
+            "../../../examples/backtrack/inputs/context.json"
+        ))
+        .expect("example file is JSON")
     }
 
     pub fn inputs(pairs: &[(&str, Value)]) -> Map<String, Value> {
@@ -273,21 +205,23 @@ mod tests {
 
     #[test]
     fn registry_lists_sorted_names_and_finds_each() {
-        let names = registry().names();
+        let registry = FunctionRegistry::new(&[JSON_FUNCTIONS]);
+        let names = registry.names();
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
+        assert_eq!(names, ["json.merge", "json.pick"]);
         for name in names {
-            assert_eq!(registry().get(name).map(|spec| spec.name), Some(name));
+            assert_eq!(registry.get(name).map(|spec| spec.name), Some(name));
         }
-        assert!(registry().get("patch.nope").is_none());
+        assert!(registry.get("json.nope").is_none());
     }
 
     #[test]
     fn calling_an_unknown_function_names_it() {
         let inputs = Map::new();
         let params = json!(null);
-        let error = registry()
+        let error = FunctionRegistry::new(&[JSON_FUNCTIONS])
             .call(
                 "nope",
                 FunctionCall {
@@ -297,46 +231,5 @@ mod tests {
             )
             .expect_err("fails");
         assert_eq!(error.to_string(), "unknown function `nope`");
-    }
-
-    #[test]
-    fn example_files_validate_against_their_schemas() {
-        let cases = [
-            (testdata::CONTEXT_SCHEMA, testdata::context()),
-            (testdata::UI_SCHEMA, testdata::baseline()),
-            (testdata::PATCH_SCHEMA, testdata::variant_a()),
-            (testdata::PATCH_SCHEMA, testdata::variant_b()),
-        ];
-        for (schema, instance) in cases {
-            let validator =
-                jsonschema::validator_for(&testdata::parse(schema)).expect("schema compiles");
-            let errors: Vec<String> = validator
-                .iter_errors(&instance)
-                .map(|e| e.to_string())
-                .collect();
-            assert!(errors.is_empty(), "{errors:?}");
-        }
-    }
-
-    #[test]
-    fn context_schema_copies_ui_definitions_verbatim() {
-        let ui = testdata::parse(testdata::UI_SCHEMA);
-        let context = testdata::parse(testdata::CONTEXT_SCHEMA);
-        assert_eq!(context["$defs"]["node"], ui["$defs"]["node"]);
-        assert_eq!(context["$defs"]["tokens"], ui["$defs"]["tokens"]);
-        assert_eq!(context["$defs"]["ui"]["properties"], ui["properties"]);
-        assert_eq!(context["$defs"]["ui"]["required"], ui["required"]);
-    }
-}
-
-#[cfg(test)]
-mod catalog_tests {
-    /// The scheduler validates templates against the model's list of
-    /// built-in functions; it must be exactly what this registry runs.
-    #[test]
-    fn the_registry_matches_the_model_catalog() {
-        let mut names = super::registry().names();
-        names.sort_unstable();
-        assert_eq!(names, orchestra_model::BUILTIN_FUNCTIONS);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{FunctionCall, FunctionError};
+use crate::{FunctionCall, FunctionError};
 
 /// `json.pick`: returns the value at JSON pointer `params.path` inside the
 /// input named `params.input` (which may be left out when there is exactly
@@ -74,7 +74,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::functions::testdata::{self, inputs};
+    use crate::testdata::{self, inputs};
 
     fn call(
         function: fn(FunctionCall<'_>) -> Result<Value, FunctionError>,

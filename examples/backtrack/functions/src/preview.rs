@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::ui::{apply_patch, parse_patch, resolve_token, target_slot, ui_document};
-use super::{FunctionCall, FunctionError};
+use orchestra_functions::{FunctionCall, FunctionError};
+
+use crate::ui::{apply_patch, parse_patch, resolve_token, target_slot, ui_document};
 
 /// Nesting deeper than this is cut off, so a hostile tree cannot blow the stack.
 const MAX_DEPTH: usize = 32;
@@ -239,7 +240,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::functions::testdata::{self, inputs};
+    use crate::testdata::{self, inputs};
 
     fn run(pairs: &[(&str, Value)]) -> Result<Value, FunctionError> {
         let inputs = inputs(pairs);

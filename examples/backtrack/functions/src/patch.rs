@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 use similar::TextDiff;
 
-use super::ui::{apply_patch, parse_patch, pointer_within, ui_document};
-use super::{FunctionCall, FunctionError};
+use orchestra_functions::{FunctionCall, FunctionError};
+
+use crate::ui::{apply_patch, parse_patch, pointer_within, ui_document};
 
 /// `patch.diff`: inputs `left` and `right`, any JSON.
 ///
@@ -156,7 +157,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::functions::testdata::{self, inputs};
+    use crate::testdata::{self, inputs};
 
     fn run(
         function: fn(FunctionCall<'_>) -> Result<Value, FunctionError>,

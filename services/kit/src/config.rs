@@ -205,12 +205,24 @@ fn refuse_unknown(
         if known.contains(key) {
             continue;
         }
+        // A slip of the keyboard (a few letters off), or a name cut short
+        // or run on (BLOB_DIRECTORY for BLOB_DIR).
         let nearest = known
             .iter()
-            .map(|name| (edit_distance(key, name), name))
+            .map(|name| {
+                let stem = key.len().min(name.len());
+                let overlaps = stem > prefix.len() + 2 && key[..stem] == name[..stem];
+                (
+                    if overlaps {
+                        0
+                    } else {
+                        edit_distance(key, name)
+                    },
+                    name,
+                )
+            })
             .min_by_key(|(distance, _)| *distance);
         let problem = match nearest {
-            // Close enough to be a slip of the keyboard.
             Some((distance, name))
                 if distance <= 1.max(key.len().saturating_sub(prefix.len()) / 3) =>
             {
@@ -454,6 +466,20 @@ mod tests {
         assert_eq!(err.variable, "APP_DATABSE_URL");
         assert!(
             err.problem.contains("did you mean APP_DATABASE_URL?"),
+            "{}",
+            err.problem
+        );
+    }
+
+    #[test]
+    fn a_name_run_on_names_the_one_it_starts_with() {
+        let err = from_vars::<Sample>(
+            "APP_",
+            vars(&[("APP_PORT", "7"), ("APP_ADDRESS", "127.0.0.1:1")]),
+        )
+        .expect_err("unknown");
+        assert!(
+            err.problem.contains("did you mean APP_ADDR?"),
             "{}",
             err.problem
         );

@@ -41,7 +41,7 @@ impl RunSvc {
             artifacts,
             limit: MessageLimit::new(
                 orchestra_kit::limits::DEFAULT_MAX_MESSAGE_BYTES,
-                "ORCHESTRA_SCHEDULER_MAX_MESSAGE_BYTES",
+                <crate::Config as orchestra_kit::config::Settings>::variable("max_message_bytes"),
             ),
         }
     }

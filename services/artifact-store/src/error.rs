@@ -63,6 +63,7 @@ impl From<Error> for Status {
                 violations,
             } => status::invalid_argument(&message, violations),
             Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::Storage(cause) if cause.is_outage() => status::database_unavailable(&cause),
             Error::Storage(_) | Error::Blob(_) | Error::Corrupt(_) | Error::Transport(_) => {
                 status::internal(&error)
             }
@@ -92,6 +93,14 @@ mod tests {
             status::field_violations(&status),
             vec![("name".to_owned(), "is required".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_database_outage_is_unavailable_not_internal() {
+        let down = Error::Storage(orchestra_db::Error::Pool("connection refused".into()));
+        let status = Status::from(down);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("refused"));
     }
 
     #[test]

@@ -79,6 +79,10 @@ impl Scheduler {
     /// of the review service and artifact store (connected on first use).
     pub async fn open(config: &Config) -> Result<Scheduler> {
         let db = open_storage(&config.database_url).await?;
+        let artifacts = ArtifactServiceClient::new(lazy_channel(
+            &config.artifact_store_url,
+            "ORCHESTRA_SCHEDULER_ARTIFACT_STORE_URL",
+        )?);
         let mut catalog = Catalog::builtin();
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
@@ -89,6 +93,7 @@ impl Scheduler {
                 ttl: config.lease_ttl(),
                 min_attempts_on_expiry: 3,
             },
+            artifacts.clone(),
         );
         Ok(Scheduler {
             engine,
@@ -97,10 +102,7 @@ impl Scheduler {
                 &config.review_url,
                 "ORCHESTRA_SCHEDULER_REVIEW_URL",
             )?),
-            artifacts: ArtifactServiceClient::new(lazy_channel(
-                &config.artifact_store_url,
-                "ORCHESTRA_SCHEDULER_ARTIFACT_STORE_URL",
-            )?),
+            artifacts,
         })
     }
 

@@ -1,9 +1,10 @@
 //! `TaskService`: executors lease machine phases and report on them; the
 //! review service reports on human phases.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::task_service_server::TaskService;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -45,7 +46,7 @@ fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
 
 #[tonic::async_trait]
 impl TaskService for TaskSvc {
-    type LeaseStream = ReceiverStream<Result<pb::LeaseResponse, Status>>;
+    type LeaseStream = BoxStream<'static, Result<pb::LeaseResponse, Status>>;
 
     async fn lease(
         &self,
@@ -59,47 +60,14 @@ impl TaskService for TaskSvc {
             return Err(Error::invalid_field("slots", "must be 1 or more").into());
         }
         let kinds = kind_names(&request.kinds)?;
-        let slots = i64::from(request.slots);
-        let (sender, receiver) = mpsc::channel(request.slots as usize);
-        let engine = self.engine.clone();
-        tokio::spawn(async move {
-            let wake = engine.bus().tasks();
-            let closed = engine.bus().closed();
-            tokio::pin!(closed);
-            loop {
-                let notified = wake.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let leased = async {
-                    if engine.leased_by(&request.executor_id).await? >= slots {
-                        return Ok(None);
-                    }
-                    engine.lease_next(&request.executor_id, &kinds).await
-                };
-                match leased.await {
-                    Ok(Some(task)) => {
-                        let response = pb::LeaseResponse { task: Some(task) };
-                        if sender.send(Ok(response)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "lease stream failed");
-                        let _ = sender.send(Err(error.into())).await;
-                        return;
-                    }
-                }
-                tokio::select! {
-                    () = &mut notified => {}
-                    () = tokio::time::sleep(engine.bus().poll_interval()) => {}
-                    () = sender.closed() => return,
-                    () = &mut closed => return,
-                }
-            }
+        let tasks = self
+            .engine
+            .lease_stream(request.executor_id, request.slots, kinds);
+        let responses = ReceiverStream::new(tasks).map(|task| {
+            task.map(|task| pb::LeaseResponse { task: Some(task) })
+                .map_err(Status::from)
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(responses.boxed()))
     }
 
     async fn heartbeat(

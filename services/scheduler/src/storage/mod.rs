@@ -1,11 +1,13 @@
 //! The scheduler's storage: its tables ([`schema`]), their rows
-//! ([`models`]) and every query it runs ([`Store`]).
+//! ([`models`]) and the queries it runs ([`Store`]; the executors' presence
+//! and suspension in [`executors::ExecutorStore`]).
 //!
 //! [`Store`] is implemented for both backends' connections by one macro that
 //! pastes the same diesel code into each impl, so each query is written once
 //! and compiled for Postgres and for SQLite, and the engine above stays
 //! generic over `C: Store` with no diesel bounds at all.
 
+pub mod executors;
 pub mod models;
 pub mod schema;
 
@@ -162,7 +164,10 @@ pub trait Store: Notify {
     ) -> impl Future<Output = QueryResult<usize>> + Send;
     /// How many tasks an executor holds.
     fn count_leased(&mut self, executor_id: &str) -> impl Future<Output = QueryResult<i64>> + Send;
-    /// Moves a live lease's deadline; 0 when the lease is gone or expired.
+    /// Moves a live lease's deadline; 0 when the lease is gone (expired
+    /// and swept, reported, or withdrawn). A lease past its deadline that no
+    /// sweep has ended yet is still live: after a database outage its
+    /// executor gets to heartbeat before anything expires.
     fn extend_lease(
         &mut self,
         key: &TaskKey,
@@ -456,12 +461,12 @@ macro_rules! impl_store {
                 now: i64,
                 deadline: i64,
             ) -> QueryResult<usize> {
+                let _ = now;
                 diesel::update(
                     tasks::table
                         .find((&key.run_id, &key.phase_id, key.attempt))
                         .filter(tasks::state.eq(task_state::LEASED))
-                        .filter(tasks::lease_id.eq(lease_id))
-                        .filter(tasks::lease_deadline.ge(now)),
+                        .filter(tasks::lease_id.eq(lease_id)),
                 )
                 .set(tasks::lease_deadline.eq(deadline))
                 .execute(self)

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{events, outbox, phases, runs, tasks, templates};
+use super::schema::{events, executors, outbox, phases, runs, tasks, templates};
 
 /// One stored template version.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -98,6 +98,17 @@ pub struct OutboxRow {
     pub delivered_at: Option<i64>,
     pub last_error: String,
     pub created_at: i64,
+}
+
+/// An executor that leases tasks: when its stream was last seen, and
+/// whether it is suspended for letting a lease expire.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = executors, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct ExecutorRow {
+    pub executor_id: String,
+    pub session_id: String,
+    pub seen_at: i64,
+    pub suspended: bool,
 }
 
 /// Task states in the `tasks.state` column.

@@ -85,7 +85,11 @@ impl ArtifactStore {
     }
 
     /// Validates a write, stores its content, then its version or staged row.
-    async fn write(&self, request: PutArtifactRequest, visibility: Visibility) -> Result<PutOutcome> {
+    async fn write(
+        &self,
+        request: PutArtifactRequest,
+        visibility: Visibility,
+    ) -> Result<PutOutcome> {
         let violations = put_violations(&request);
         if !violations.is_empty() {
             return Err(Error::InvalidArgument {

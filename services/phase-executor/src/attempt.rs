@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::error::AttemptFailure;
-use crate::worker::patiently;
 use crate::functions::{FunctionCall, registry};
 use crate::prompt::render_prompt;
 use crate::providers::{CompletionRequest, ProviderRegistry};
+use crate::worker::patiently;
 
 /// How often streamed model output is forwarded to the scheduler.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -99,9 +99,9 @@ async fn read_inputs(
         })
         .await
         .map_err(|s| {
-                AttemptFailure::transient(format!("cannot read input {name}: {}", s.message()))
-            })?
-            .into_inner();
+            AttemptFailure::transient(format!("cannot read input {name}: {}", s.message()))
+        })?
+        .into_inner();
         let artifact = response
             .artifact
             .ok_or_else(|| AttemptFailure::transient(format!("input {name} came back empty")))?;
@@ -347,10 +347,8 @@ async fn store_output(
         async move { artifacts.stage_artifact(request).await }
     })
     .await
-    .map_err(|s| {
-            AttemptFailure::transient(format!("cannot store output {name}: {}", s.message()))
-        })?
-        .into_inner();
+    .map_err(|s| AttemptFailure::transient(format!("cannot store output {name}: {}", s.message())))?
+    .into_inner();
     let artifact = response.artifact.ok_or_else(|| {
         AttemptFailure::transient("the artifact store answered without an artifact")
     })?;

@@ -71,10 +71,18 @@ async fn a_staged_output_is_a_version_only_once_published(test_db: &TestDb) {
     let db = open(test_db).await;
     // Attempt 1 is lost (its lease expired); attempt 2 is accepted.
     let lost = stage(&db, "variant_a", 1, "{\"lost\":1}").await;
-    assert_eq!((lost.record.row.version, lost.record.row.is_latest), (0, false));
+    assert_eq!(
+        (lost.record.row.version, lost.record.row.is_latest),
+        (0, false)
+    );
     let id = lost.record.row.artifact_id.clone();
     assert_eq!(find_version(&db, &id, 0).await.expect("find"), None);
-    assert!(list_current(&db, "run1", None).await.expect("list").is_empty());
+    assert!(
+        list_current(&db, "run1", None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     assert!(list_history(&db, &id).await.expect("history").is_empty());
 
     let kept = stage(&db, "variant_a", 2, "{\"kept\":2}").await;
@@ -87,10 +95,16 @@ async fn a_staged_output_is_a_version_only_once_published(test_db: &TestDb) {
     );
     assert!(accepted.record.row.is_latest);
     let again = publish(&db, "variant_a", 2).await.expect("published");
-    assert_eq!(again.record, accepted.record, "publishing twice is idempotent");
+    assert_eq!(
+        again.record, accepted.record,
+        "publishing twice is idempotent"
+    );
     assert!(!again.created);
     let restaged = stage(&db, "variant_a", 2, "{\"kept\":2}").await;
-    assert_eq!(restaged.record.row.version, 1, "a repeat returns the version");
+    assert_eq!(
+        restaged.record.row.version, 1,
+        "a repeat returns the version"
+    );
 
     // The lost attempt writes late: still not a version, never the latest.
     stage(&db, "variant_a", 1, "{\"lost\":1}").await;
@@ -100,9 +114,15 @@ async fn a_staged_output_is_a_version_only_once_published(test_db: &TestDb) {
         .map(|r| (r.row.version, r.row.attempt))
         .collect();
     assert_eq!(numbers, vec![(1, 2)]);
-    let latest = find_version(&db, &id, 0).await.expect("find").expect("latest");
+    let latest = find_version(&db, &id, 0)
+        .await
+        .expect("find")
+        .expect("latest");
     assert_eq!(latest.row.attempt, 2);
-    assert!(publish(&db, "variant_a", 3).await.is_none(), "nothing staged");
+    assert!(
+        publish(&db, "variant_a", 3).await.is_none(),
+        "nothing staged"
+    );
 }
 
 async fn a_run_lists_one_current_version_per_phase_and_name(test_db: &TestDb) {
@@ -119,7 +139,10 @@ async fn a_run_lists_one_current_version_per_phase_and_name(test_db: &TestDb) {
         .iter()
         .map(|r| (r.row.phase_id.as_str(), r.row.version, r.row.is_latest))
         .collect();
-    assert_eq!(summary, vec![("variant_a", 3, true), ("variant_b", 2, true)]);
+    assert_eq!(
+        summary,
+        vec![("variant_a", 3, true), ("variant_b", 2, true)]
+    );
 }
 
 async fn versions_count_up_across_attempts(test_db: &TestDb) {

@@ -234,7 +234,10 @@ pub(crate) async fn publish_staged(
         }));
     };
     let content = find_content(db, &staged.sha256).await?.ok_or_else(|| {
-        Error::Corrupt(format!("a staged output names missing content {}", staged.sha256))
+        Error::Corrupt(format!(
+            "a staged output names missing content {}",
+            staged.sha256
+        ))
     })?;
     let new = NewVersion {
         run_id: run_id.to_owned(),

@@ -128,21 +128,21 @@ pub struct Engine {
 macro_rules! in_run_tx {
     ($engine:expr, $run_id:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
         let run_id: String = $run_id.to_owned();
-        let (value, saved) = orchestra_db::db_tx!(
-            &$engine.db,
-            |$c| -> $crate::error::Result<($t, $crate::engine::run_tx::Saved)> {
-                let mut loaded =
-                    $crate::engine::run_tx::RunTx::load($c, &run_id, $crate::engine::now()).await?;
-                let result: $crate::error::Result<$t> = async {
-                    let $tx = &mut loaded;
-                    $body
-                }
-                .await;
-                let value = result?;
-                let saved = loaded.save($c, false).await?;
-                Ok((value, saved))
+        let (value, saved) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
+            $t,
+            $crate::engine::run_tx::Saved
+        )> {
+            let mut loaded =
+                $crate::engine::run_tx::RunTx::load($c, &run_id, $crate::engine::now()).await?;
+            let result: $crate::error::Result<$t> = async {
+                let $tx = &mut loaded;
+                $body
             }
-        )?;
+            .await;
+            let value = result?;
+            let saved = loaded.save($c, false).await?;
+            Ok((value, saved))
+        })?;
         $engine.wake(saved);
         value
     }};

@@ -46,7 +46,10 @@ impl Engine {
             };
             let lease_id = uuid::Uuid::now_v7().to_string();
             let deadline = now() + ttl;
-            if c.lease_task(&key, &lease_id, &executor_id, deadline).await? == 0 {
+            if c.lease_task(&key, &lease_id, &executor_id, deadline)
+                .await?
+                == 0
+            {
                 return Ok(None);
             }
             let index = tx.index(&key.phase_id)?;
@@ -213,7 +216,12 @@ impl Engine {
         Ok(retry)
     }
 
-    pub(super) fn end_attempt(tx: &mut RunTx, index: usize, error: &str, retry: bool) -> Result<()> {
+    pub(super) fn end_attempt(
+        tx: &mut RunTx,
+        index: usize,
+        error: &str,
+        retry: bool,
+    ) -> Result<()> {
         if retry {
             tx.requeue(index, error)?;
         } else {

@@ -112,7 +112,10 @@ macro_rules! impl_executor_store {
                 .await
             }
 
-            async fn get_executor(&mut self, executor_id: &str) -> QueryResult<Option<ExecutorRow>> {
+            async fn get_executor(
+                &mut self,
+                executor_id: &str,
+            ) -> QueryResult<Option<ExecutorRow>> {
                 executors::table
                     .find(executor_id)
                     .select(ExecutorRow::as_select())

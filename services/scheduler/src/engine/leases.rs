@@ -101,7 +101,12 @@ impl Engine {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(%error, executor_id, "lease stream failed");
+                    if error.is_outage() {
+                        self.recovered_at.store(IN_OUTAGE, Ordering::Relaxed);
+                        tracing::info!(%error, executor_id, "lease stream paused: the database is away");
+                    } else {
+                        tracing::warn!(%error, executor_id, "lease stream failed");
+                    }
                     // The executor reconnects; its leases stay while it does.
                     let _ = sender.send(Err(error)).await;
                     return;
@@ -166,24 +171,40 @@ impl Engine {
     /// Ends every lost lease: past its deadline, or held by an executor that
     /// is gone. Each attempt is retried (see
     /// [`super::LeaseSettings::min_attempts_on_expiry`]) or its phase fails.
-    /// Does nothing while the database is away and for a while after.
     /// Returns how many ended.
+    ///
+    /// A database outage pauses this: when the database comes back, every
+    /// live lease gets [`super::LeaseSettings::settle_after_outage`] more
+    /// (its executor could not heartbeat meanwhile), and no executor counts
+    /// as gone until that much time has passed (its stream needs to
+    /// reconnect), so the attempts the outage interrupted go on.
     pub async fn expire_leases(&self) -> Result<usize> {
         let at = now();
         let expired = db_run!(&self.db, |c| -> Result<Vec<TaskRow>> {
             Ok(c.expired_leases(at, 64).await?)
         });
-        let expired = match expired {
-            Ok(expired) => expired,
-            Err(error) => {
-                if error.is_outage() {
-                    self.recovered_at.store(IN_OUTAGE, Ordering::Relaxed);
-                }
-                return Err(error);
+        let expired = expired.inspect_err(|error| {
+            if error.is_outage() {
+                self.recovered_at.store(IN_OUTAGE, Ordering::Relaxed);
             }
-        };
-        if !self.settled(at) {
-            return Ok(0);
+        })?;
+        let settle = self.leases.settle_after_outage();
+        let settle_micros = i64::try_from(settle.as_micros()).unwrap_or(i64::MAX / 2);
+        match self.recovered_at.load(Ordering::Relaxed) {
+            IN_OUTAGE => {
+                let paused = db_run!(&self.db, |c| -> Result<usize> {
+                    Ok(c.pause_leases(at + settle_micros).await?)
+                })?;
+                tracing::info!(
+                    paused,
+                    ?settle,
+                    "the database is back; live leases extended"
+                );
+                self.recovered_at.store(at, Ordering::Relaxed);
+                return Ok(0);
+            }
+            recovered if recovered > 0 && at - recovered < settle_micros => return Ok(0),
+            _ => {}
         }
         let mut count = 0;
         for task in expired {
@@ -194,21 +215,6 @@ impl Engine {
             self.bus.tasks_changed();
         }
         Ok(count)
-    }
-
-    /// Says whether leases may end now: no database outage is going on or
-    /// ended less than [`super::LeaseSettings::settle_after_outage`] ago.
-    fn settled(&self, at: i64) -> bool {
-        let settle = i64::try_from(self.leases.settle_after_outage().as_micros()).unwrap_or(0);
-        match self.recovered_at.load(Ordering::Relaxed) {
-            IN_OUTAGE => {
-                tracing::info!("the database is back; leases may expire once executors heartbeat");
-                self.recovered_at.store(at, Ordering::Relaxed);
-                false
-            }
-            0 => true,
-            recovered => at - recovered >= settle,
-        }
     }
 
     /// Releases the leases of executors no replica has seen lately.
@@ -266,5 +272,30 @@ impl Engine {
             Ok(1)
         });
         Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::LeaseSettings;
+
+    fn settings(ttl: Duration) -> LeaseSettings {
+        LeaseSettings {
+            ttl,
+            min_attempts_on_expiry: 3,
+        }
+    }
+
+    #[test]
+    fn a_gone_executor_is_noticed_within_a_heartbeat_interval_and_2_s() {
+        let default = settings(Duration::from_secs(30));
+        assert_eq!(default.absent_after(), Duration::from_secs(2));
+        assert_eq!(default.presence_interval(), Duration::from_millis(500));
+        assert_eq!(default.settle_after_outage(), Duration::from_secs(12));
+        let short = settings(Duration::from_secs(3));
+        assert_eq!(short.absent_after(), Duration::from_secs(1));
+        assert!(short.presence_interval() * 3 < short.absent_after());
     }
 }

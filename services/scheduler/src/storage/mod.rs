@@ -164,10 +164,7 @@ pub trait Store: Notify {
     ) -> impl Future<Output = QueryResult<usize>> + Send;
     /// How many tasks an executor holds.
     fn count_leased(&mut self, executor_id: &str) -> impl Future<Output = QueryResult<i64>> + Send;
-    /// Moves a live lease's deadline; 0 when the lease is gone (expired
-    /// and swept, reported, or withdrawn). A lease past its deadline that no
-    /// sweep has ended yet is still live: after a database outage its
-    /// executor gets to heartbeat before anything expires.
+    /// Moves a live lease's deadline; 0 when the lease is gone or expired.
     fn extend_lease(
         &mut self,
         key: &TaskKey,
@@ -187,6 +184,10 @@ pub trait Store: Notify {
         run_id: &str,
         phase_id: &str,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// Moves every live lease's deadline to at least `until`: the time a
+    /// database outage took does not count against leases, whose executors
+    /// could not heartbeat meanwhile. Returns how many moved.
+    fn pause_leases(&mut self, until: i64) -> impl Future<Output = QueryResult<usize>> + Send;
     /// Leases whose deadline has passed.
     fn expired_leases(
         &mut self,
@@ -461,12 +462,12 @@ macro_rules! impl_store {
                 now: i64,
                 deadline: i64,
             ) -> QueryResult<usize> {
-                let _ = now;
                 diesel::update(
                     tasks::table
                         .find((&key.run_id, &key.phase_id, key.attempt))
                         .filter(tasks::state.eq(task_state::LEASED))
-                        .filter(tasks::lease_id.eq(lease_id)),
+                        .filter(tasks::lease_id.eq(lease_id))
+                        .filter(tasks::lease_deadline.ge(now)),
                 )
                 .set(tasks::lease_deadline.eq(deadline))
                 .execute(self)
@@ -492,6 +493,17 @@ macro_rules! impl_store {
                         .filter(tasks::state.eq_any([task_state::QUEUED, task_state::LEASED])),
                 )
                 .set(tasks::state.eq(task_state::CANCELLED))
+                .execute(self)
+                .await
+            }
+
+            async fn pause_leases(&mut self, until: i64) -> QueryResult<usize> {
+                diesel::update(
+                    tasks::table
+                        .filter(tasks::state.eq(task_state::LEASED))
+                        .filter(tasks::lease_deadline.lt(until)),
+                )
+                .set(tasks::lease_deadline.eq(until))
                 .execute(self)
                 .await
             }

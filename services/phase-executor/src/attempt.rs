@@ -358,7 +358,7 @@ async fn store_output(
     if !artifact.valid {
         return Err(AttemptFailure {
             message: format!(
-                "output {name} breaks its schema ({} violation(s)); the raw output is kept, staged and never accepted",
+                "output {name} breaks its schema ({} violation(s)); the raw output is kept for inspection, never as the latest",
                 artifact.violations.len(),
             ),
             retryable: true,

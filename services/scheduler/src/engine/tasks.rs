@@ -188,14 +188,18 @@ impl Engine {
     }
 
     /// Fails an attempt; requeues a new one while the retry policy allows.
-    /// Returns whether it will be retried.
+    /// Returns whether it will be retried. A rejected output the attempt
+    /// staged (`raw_output`) is published as an invalid version, kept for
+    /// inspection and never the latest, as [`Engine::complete`] publishes.
     pub async fn fail(
         &self,
         key: &TaskKey,
         lease_id: &str,
         error: &str,
         retryable: bool,
+        raw_output: Option<pb::ArtifactRef>,
     ) -> Result<bool> {
+        let artifacts = self.artifacts.clone();
         let retry = in_run_tx!(self, &key.run_id, |c, tx| -> bool {
             let index = tx.index(&key.phase_id)?;
             if let Some(task) = c.get_task(key).await?
@@ -206,6 +210,9 @@ impl Engine {
                 return Ok(tx.phases[index].attempt > key.attempt);
             }
             Self::check_lease(c, key, lease_id).await?;
+            if let Some(raw) = &raw_output {
+                publish(artifacts, key, raw).await?;
+            }
             c.set_task_state(key, task_state::DONE).await?;
             let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts).unwrap_or(1);
             let retry = retryable && key.attempt < max;

@@ -44,6 +44,27 @@ fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// Refuses an output that is not the reporting attempt's own.
+fn check_own_output(
+    field: &str,
+    output: Option<&pb::ArtifactRef>,
+    key: &crate::storage::TaskKey,
+) -> Result<(), Error> {
+    match output {
+        Some(output)
+            if output.run_id != key.run_id
+                || output.phase_id != key.phase_id
+                || output.attempt != key.attempt =>
+        {
+            Err(Error::invalid_field(
+                field,
+                "names an artifact of another attempt; store the output under this task's key",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl TaskService for TaskSvc {
     type LeaseStream = BoxStream<'static, Result<pb::LeaseResponse, Status>>;
@@ -102,17 +123,7 @@ impl TaskService for TaskSvc {
     ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
         let request = request.into_inner();
         let key = attempt_key(request.key.as_ref(), "key")?;
-        if let Some(output) = &request.output
-            && (output.run_id != key.run_id
-                || output.phase_id != key.phase_id
-                || output.attempt != key.attempt)
-        {
-            return Err(Error::invalid_field(
-                "output",
-                "names an artifact of another attempt; store the output under this task's key",
-            )
-            .into());
-        }
+        check_own_output("output", request.output.as_ref(), &key)?;
         self.engine
             .complete(&key, &request.lease_id, request.output)
             .await?;
@@ -132,9 +143,16 @@ impl TaskService for TaskSvc {
         for violation in &request.violations {
             error.push_str(&format!("; {}: {}", violation.field, violation.description));
         }
+        check_own_output("raw_output", request.raw_output.as_ref(), &key)?;
         let will_retry = self
             .engine
-            .fail(&key, &request.lease_id, &error, request.retryable)
+            .fail(
+                &key,
+                &request.lease_id,
+                &error,
+                request.retryable,
+                request.raw_output,
+            )
             .await?;
         Ok(Response::new(pb::FailTaskResponse { will_retry }))
     }

@@ -6,8 +6,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use orchestra_proto::v1::{
     Actor, ArtifactRef, ArtifactVersion, DiffArtifactsRequest, DiffArtifactsResponse,
     FieldViolation, GetArtifactHistoryRequest, GetArtifactHistoryResponse, GetArtifactRequest,
-    GetArtifactResponse, ListArtifactsRequest, ListArtifactsResponse, PutArtifactRequest,
-    PutArtifactResponse, ReadArtifactContentRequest,
+    GetArtifactResponse, ListArtifactsRequest, ListArtifactsResponse, PublishArtifactRequest,
+    PublishArtifactResponse, PutArtifactRequest, PutArtifactResponse, ReadArtifactContentRequest,
+    StageArtifactRequest, StageArtifactResponse,
 };
 
 use crate::ArtifactStore;
@@ -15,7 +16,7 @@ use crate::blobs::{self, CHUNK_BYTES};
 use crate::diff::{self, Side};
 use crate::error::{Error, Result};
 use crate::storage::contents::find_content;
-use crate::storage::models::{ContentRow, NewVersion, VersionRecord};
+use crate::storage::models::{ContentRow, NewVersion, PutOutcome, VersionRecord, Visibility};
 use crate::storage::versions;
 use crate::validation::{Schema, Violation, sha256_hex};
 
@@ -25,6 +26,70 @@ pub(crate) type ContentStream = BoxStream<'static, Result<Vec<u8>>>;
 impl ArtifactStore {
     /// PutArtifact: validates, stores the content, then the version.
     pub(crate) async fn put(&self, request: PutArtifactRequest) -> Result<PutArtifactResponse> {
+        let outcome = self.write(request, Visibility::Published).await?;
+        Ok(PutArtifactResponse {
+            artifact: Some(artifact_version(&outcome.record, None)?),
+            created: outcome.created,
+        })
+    }
+
+    /// StageArtifact: what PutArtifact does, but the output stays
+    /// unnumbered until the scheduler accepts its attempt.
+    pub(crate) async fn stage(
+        &self,
+        request: StageArtifactRequest,
+    ) -> Result<StageArtifactResponse> {
+        let request = request
+            .artifact
+            .ok_or_else(|| Error::invalid_field("artifact", "is required"))?;
+        let outcome = self.write(request, Visibility::Staged).await?;
+        Ok(StageArtifactResponse {
+            artifact: Some(artifact_version(&outcome.record, None)?),
+            created: outcome.created,
+        })
+    }
+
+    /// PublishArtifact: an accepted attempt's staged output becomes a version.
+    pub(crate) async fn publish(
+        &self,
+        request: PublishArtifactRequest,
+    ) -> Result<PublishArtifactResponse> {
+        let key = request.key.unwrap_or_default();
+        let mut violations = key_violations(&key);
+        if request.name.trim().is_empty() {
+            violations.push(("name".to_owned(), "is required".to_owned()));
+        }
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument {
+                message: "invalid PublishArtifact request".to_owned(),
+                violations,
+            });
+        }
+        let outcome = versions::publish_staged(
+            &self.inner.db,
+            &key.run_id,
+            &key.phase_id,
+            key.attempt,
+            &request.name,
+        )
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "attempt {}/{}/{} stored no output named `{}`; stage it before it is accepted",
+                key.run_id, key.phase_id, key.attempt, request.name
+            ))
+        })?;
+        Ok(PublishArtifactResponse {
+            artifact: Some(artifact_version(&outcome.record, None)?),
+        })
+    }
+
+    /// Validates a write, stores its content, then its version or staged row.
+    async fn write(
+        &self,
+        request: PutArtifactRequest,
+        visibility: Visibility,
+    ) -> Result<PutOutcome> {
         self.check_size(&request.name, request.content.len())?;
         let violations = put_violations(&request);
         if !violations.is_empty() {
@@ -76,11 +141,7 @@ impl ArtifactStore {
             in_blob_store,
             created_at: orchestra_db::time::now_micros(),
         };
-        let outcome = versions::put_version(&self.inner.db, new, content).await?;
-        Ok(PutArtifactResponse {
-            artifact: Some(artifact_version(&outcome.record, None)?),
-            created: outcome.created,
-        })
+        versions::put_version(&self.inner.db, new, content, visibility).await
     }
 
     /// GetArtifact: one version, with its content when asked and small.
@@ -232,6 +293,19 @@ fn put_violations(request: &PutArtifactRequest) -> Vec<(String, String)> {
     require("key.phase_id", &key.phase_id);
     require("name", &request.name);
     require("media_type", &request.media_type);
+    if key.attempt < 1 {
+        violations.push(("key.attempt".to_owned(), "must be at least 1".to_owned()));
+    }
+    violations
+}
+
+fn key_violations(key: &orchestra_proto::v1::AttemptKey) -> Vec<(String, String)> {
+    let mut violations = Vec::new();
+    for (field, value) in [("key.run_id", &key.run_id), ("key.phase_id", &key.phase_id)] {
+        if value.trim().is_empty() {
+            violations.push((field.to_owned(), "is required".to_owned()));
+        }
+    }
     if key.attempt < 1 {
         violations.push(("key.attempt".to_owned(), "must be at least 1".to_owned()));
     }

@@ -70,6 +70,7 @@ impl From<Error> for Status {
             } => status::invalid_argument(&message, violations),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::TooLarge(message) => Status::resource_exhausted(message),
+            Error::Storage(cause) if cause.is_outage() => status::database_unavailable(&cause),
             Error::Storage(_)
             | Error::Blob(_)
             | Error::Corrupt(_)
@@ -101,6 +102,14 @@ mod tests {
             status::field_violations(&status),
             vec![("name".to_owned(), "is required".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_database_outage_is_unavailable_not_internal() {
+        let down = Error::Storage(orchestra_db::Error::Pool("connection refused".into()));
+        let status = Status::from(down);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("refused"));
     }
 
     #[test]

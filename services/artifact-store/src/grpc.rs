@@ -8,8 +8,9 @@ use orchestra_proto::v1::artifact_service_server::ArtifactService;
 use orchestra_proto::v1::{
     DiffArtifactsRequest, DiffArtifactsResponse, GetArtifactHistoryRequest,
     GetArtifactHistoryResponse, GetArtifactRequest, GetArtifactResponse, ListArtifactsRequest,
-    ListArtifactsResponse, PutArtifactRequest, PutArtifactResponse, ReadArtifactContentRequest,
-    ReadArtifactContentResponse,
+    ListArtifactsResponse, PublishArtifactRequest, PublishArtifactResponse, PutArtifactRequest,
+    PutArtifactResponse, ReadArtifactContentRequest, ReadArtifactContentResponse,
+    StageArtifactRequest, StageArtifactResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -93,5 +94,21 @@ impl ArtifactService for ArtifactSvc {
         request: Request<DiffArtifactsRequest>,
     ) -> Result<Response<DiffArtifactsResponse>, Status> {
         Ok(Response::new(self.store.diff(request.into_inner()).await?))
+    }
+
+    async fn stage_artifact(
+        &self,
+        request: Request<StageArtifactRequest>,
+    ) -> Result<Response<StageArtifactResponse>, Status> {
+        Ok(Response::new(self.store.stage(request.into_inner()).await?))
+    }
+
+    async fn publish_artifact(
+        &self,
+        request: Request<PublishArtifactRequest>,
+    ) -> Result<Response<PublishArtifactResponse>, Status> {
+        Ok(Response::new(
+            self.store.publish(request.into_inner()).await?,
+        ))
     }
 }

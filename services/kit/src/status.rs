@@ -42,6 +42,14 @@ pub fn field_violations(status: &Status) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// UNAVAILABLE while the service's database is away (restarting, or its
+/// connections cut): a pause the caller rides out by retrying, never an
+/// INTERNAL fault. The cause is logged, not sent.
+pub fn database_unavailable(cause: &dyn std::fmt::Display) -> Status {
+    tracing::warn!(%cause, "database unavailable");
+    Status::unavailable("the database is unavailable; try again in a moment")
+}
+
 /// INTERNAL for a fault the caller cannot fix. The cause is logged here with
 /// the trace, never sent: database text does not belong to clients.
 pub fn internal(cause: &dyn std::fmt::Display) -> Status {

@@ -17,6 +17,7 @@ use crate::error::AttemptFailure;
 use crate::functions::{FunctionCall, registry};
 use crate::prompt::render_prompt;
 use crate::providers::{CompletionRequest, ProviderRegistry};
+use crate::worker::patiently;
 
 /// How often streamed model output is forwarded to the scheduler.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -86,19 +87,21 @@ async fn read_inputs(
 ) -> Result<Map<String, Value>, AttemptFailure> {
     let mut inputs = Map::new();
     for (name, reference) in &task.inputs {
-        let response = ctx
-            .artifacts
-            .clone()
-            .get_artifact(pb::GetArtifactRequest {
-                artifact_id: reference.artifact_id.clone(),
-                version: reference.version,
-                include_content: true,
-            })
-            .await
-            .map_err(|s| {
-                AttemptFailure::transient(format!("cannot read input {name}: {}", s.message()))
-            })?
-            .into_inner();
+        let request = pb::GetArtifactRequest {
+            artifact_id: reference.artifact_id.clone(),
+            version: reference.version,
+            include_content: true,
+        };
+        let response = patiently(|| {
+            let mut artifacts = ctx.artifacts.clone();
+            let request = request.clone();
+            async move { artifacts.get_artifact(request).await }
+        })
+        .await
+        .map_err(|s| {
+            AttemptFailure::transient(format!("cannot read input {name}: {}", s.message()))
+        })?
+        .into_inner();
         let artifact = response
             .artifact
             .ok_or_else(|| AttemptFailure::transient(format!("input {name} came back empty")))?;
@@ -121,16 +124,18 @@ async fn read_content(
     let unavailable = |s: tonic::Status| {
         AttemptFailure::transient(format!("cannot read {}: {}", reference.name, s.message()))
     };
-    let mut stream = ctx
-        .artifacts
-        .clone()
-        .read_artifact_content(pb::ReadArtifactContentRequest {
-            artifact_id: reference.artifact_id.clone(),
-            version: reference.version,
-        })
-        .await
-        .map_err(unavailable)?
-        .into_inner();
+    let request = pb::ReadArtifactContentRequest {
+        artifact_id: reference.artifact_id.clone(),
+        version: reference.version,
+    };
+    let mut stream = patiently(|| {
+        let mut artifacts = ctx.artifacts.clone();
+        let request = request.clone();
+        async move { artifacts.read_artifact_content(request).await }
+    })
+    .await
+    .map_err(unavailable)?
+    .into_inner();
     let mut content = Vec::new();
     while let Some(chunk) = stream.message().await.map_err(unavailable)? {
         content.extend_from_slice(&chunk.chunk);
@@ -321,10 +326,10 @@ async fn store_output(
         Some(SchemaRef::Inline(value)) => value.to_string(),
         _ => String::new(),
     };
-    let response = ctx
-        .artifacts
-        .clone()
-        .put_artifact(pb::PutArtifactRequest {
+    // Staged, not published: the output becomes a version only when the
+    // scheduler accepts this attempt, so a lost attempt leaves no version.
+    let request = pb::StageArtifactRequest {
+        artifact: Some(pb::PutArtifactRequest {
             key: Some(key.clone()),
             name: name.to_owned(),
             media_type: media_type.to_owned(),
@@ -334,12 +339,16 @@ async fn store_output(
                 kind: pb::ActorKind::Phase as i32,
                 id: format!("{}/{}/{}", key.run_id, key.phase_id, key.attempt),
             }),
-        })
-        .await
-        .map_err(|s| {
-            AttemptFailure::transient(format!("cannot store output {name}: {}", s.message()))
-        })?
-        .into_inner();
+        }),
+    };
+    let response = patiently(|| {
+        let mut artifacts = ctx.artifacts.clone();
+        let request = request.clone();
+        async move { artifacts.stage_artifact(request).await }
+    })
+    .await
+    .map_err(|s| AttemptFailure::transient(format!("cannot store output {name}: {}", s.message())))?
+    .into_inner();
     let artifact = response.artifact.ok_or_else(|| {
         AttemptFailure::transient("the artifact store answered without an artifact")
     })?;
@@ -349,9 +358,8 @@ async fn store_output(
     if !artifact.valid {
         return Err(AttemptFailure {
             message: format!(
-                "output {name} breaks its schema ({} violation(s)); the raw output is kept as version {}",
+                "output {name} breaks its schema ({} violation(s)); the raw output is kept for inspection, never as the latest",
                 artifact.violations.len(),
-                reference.version
             ),
             retryable: true,
             violations: artifact.violations,

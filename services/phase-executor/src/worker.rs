@@ -13,7 +13,7 @@ use tonic::{Code, Status};
 use crate::attempt::{self, AttemptContext, Produced};
 use crate::error::AttemptFailure;
 
-/// How long reports to the scheduler are retried while it is unreachable.
+/// How long a call is retried while its service is unavailable.
 const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Leases and runs tasks until the task running this is aborted.
@@ -37,6 +37,15 @@ pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32) {
                         }
                         Ok(Some(_)) => {}
                         Ok(None) => break,
+                        Err(status) if status.code() == Code::Unavailable => {
+                            // The scheduler's database is away: a pause.
+                            // Running attempts go on; reports wait for it.
+                            tracing::info!(
+                                message = status.message(),
+                                "the scheduler cannot lease now; reconnecting"
+                            );
+                            break;
+                        }
                         Err(status) => {
                             tracing::warn!(message = status.message(), "lease stream broke");
                             break;
@@ -137,7 +146,7 @@ async fn report_outcome(
                 output: produced.output,
                 usage: produced.usage,
             };
-            let result = with_patience(|| {
+            let result = patiently(|| {
                 let mut tasks = tasks.clone();
                 let request = request.clone();
                 async move { tasks.complete_task(request).await.map(drop) }
@@ -157,7 +166,7 @@ async fn report_outcome(
                 violations: failure.violations,
                 raw_output: failure.raw_output.map(|r| *r),
             };
-            let result = with_patience(|| {
+            let result = patiently(|| {
                 let mut tasks = tasks.clone();
                 let request = request.clone();
                 async move { tasks.fail_task(request).await.map(drop) }
@@ -170,12 +179,14 @@ async fn report_outcome(
     }
 }
 
-/// Retries a report while the scheduler is unreachable (a restart), so a
-/// finished attempt is not lost; stops on any answer from the scheduler.
-async fn with_patience<F, Fut>(mut call: F) -> Result<(), Status>
+/// Retries a call while its service is UNAVAILABLE (restarting, or its
+/// database away), so an outage pauses an attempt instead of failing it and
+/// a finished attempt's report is not lost; stops on any other answer. An
+/// attempt whose lease is lost meanwhile is abandoned by its heartbeat.
+pub(crate) async fn patiently<T, F, Fut>(mut call: F) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), Status>>,
+    Fut: std::future::Future<Output = Result<T, Status>>,
 {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(100);

@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use orchestra_kit::status::{internal, invalid_argument};
+use orchestra_kit::status::{database_unavailable, internal, invalid_argument};
 
 /// Everything that can go wrong in the review service.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,10 @@ impl From<Error> for Status {
                 code: Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown,
                 ..
             } => Status::unavailable(format!("{error}; nothing was changed, try again")),
+            Error::Db(cause) if cause.is_outage() => database_unavailable(&cause),
+            Error::Query(cause) if orchestra_db::Error::is_outage_query(&cause) => {
+                database_unavailable(&cause)
+            }
             Error::ArtifactStore { .. }
             | Error::Db(_)
             | Error::Query(_)
@@ -112,6 +116,8 @@ mod tests {
             Status::from(Error::FailedPrecondition("x".into())).code(),
             Code::FailedPrecondition
         );
+        let outage = Error::Db(orchestra_db::Error::Pool("connection refused".into()));
+        assert_eq!(Status::from(outage).code(), Code::Unavailable);
         let down = Status::from(Error::from(Status::unavailable("tcp connect error")));
         assert_eq!(down.code(), Code::Unavailable);
         let bad = Status::from(Error::invalid_field("person", "is required"));

@@ -46,6 +46,12 @@ impl From<diesel::result::Error> for Error {
 }
 
 impl Error {
+    /// Says whether the database is away: a pause to wait out, not a fault
+    /// of the request or of the work in hand.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Error::Db(cause) if cause.is_outage())
+    }
+
     /// An invalid request about one field.
     pub fn invalid_field(field: &str, description: impl Into<String>) -> Error {
         let description = description.into();
@@ -73,9 +79,27 @@ impl From<Error> for Status {
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Unavailable(message) => Status::unavailable(message),
+            Error::Db(cause) if cause.is_outage() => status::database_unavailable(&cause),
             Error::Db(cause) => status::internal(&cause),
             Error::Corrupt(cause) => status::internal(&cause),
             Error::Config(cause) => status::internal(&cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn a_database_outage_is_unavailable_and_a_bad_query_internal() {
+        let down = Error::Db(orchestra_db::Error::Pool("connection refused".into()));
+        assert!(down.is_outage());
+        assert_eq!(Status::from(down).code(), Code::Unavailable);
+        let bug = Error::from(diesel::result::Error::NotFound);
+        assert!(!bug.is_outage());
+        assert_eq!(Status::from(bug).code(), Code::Internal);
     }
 }

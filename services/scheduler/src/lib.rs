@@ -102,6 +102,7 @@ impl Scheduler {
                 ttl: config.lease_ttl(),
                 min_attempts_on_expiry: 3,
             },
+            artifacts.clone(),
         );
         Ok(Scheduler {
             engine,

@@ -432,6 +432,38 @@ impl Mesh {
         .await
     }
 
+    /// Cuts the test's own Postgres database off, as a restart of the server
+    /// does to the services: new connections are refused and every open one
+    /// is terminated (`pg_terminate_backend` on this database's backends
+    /// only, so other tests' databases are undisturbed) until
+    /// [`Mesh::restore_database`]. Panics on SQLite.
+    pub async fn cut_database(&self) {
+        let name = self.postgres_name();
+        admin_sql(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+        ))
+        .await;
+    }
+
+    /// Lets the services connect to their database again after
+    /// [`Mesh::cut_database`].
+    pub async fn restore_database(&self) {
+        let name = self.postgres_name();
+        admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true;")).await;
+    }
+
+    fn postgres_name(&self) -> String {
+        assert_eq!(
+            self.backend(),
+            Backend::Postgres,
+            "only Postgres can be cut off"
+        );
+        let url = self.db.url();
+        url.rsplit('/').next().expect("a database name").to_owned()
+    }
+
     /// Stops every service.
     pub async fn stop(mut self) {
         self.executor = None;
@@ -442,6 +474,15 @@ impl Mesh {
         self.review.stop().await;
         self.artifact_store.stop().await;
     }
+}
+
+/// Runs SQL as the Postgres test administrator.
+async fn admin_sql(sql: &str) {
+    use orchestra_db::diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let mut admin = AsyncPgConnection::establish(&orchestra_db::testing::postgres_admin_url())
+        .await
+        .expect("the Postgres admin connection");
+    admin.batch_execute(sql).await.expect("admin sql");
 }
 
 /// The files a template's source refers to, read from its folder.

@@ -4,7 +4,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use super::schema::{artifact_versions, artifacts, contents};
+use super::schema::{artifact_versions, artifacts, contents, staged_outputs};
 
 /// A stored content, by sha256.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -50,6 +50,32 @@ pub(crate) struct VersionRow {
     pub created_by_kind: i32,
     pub created_by_id: String,
     pub created_at: i64,
+}
+
+/// A phase attempt's output awaiting the scheduler's acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = staged_outputs, check_for_backend(Pg, Sqlite))]
+pub(crate) struct StagedRow {
+    pub artifact_id: String,
+    pub attempt: i32,
+    pub media_type: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub valid: bool,
+    pub violations_json: String,
+    pub schema_sha256: String,
+    pub created_by_kind: i32,
+    pub created_by_id: String,
+    pub created_at: i64,
+}
+
+/// How a write makes its version visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    /// Numbered at once (people's and the system's writes).
+    Published,
+    /// Kept unnumbered until the scheduler accepts the attempt.
+    Staged,
 }
 
 /// A version with the run and name of its artifact.

@@ -44,5 +44,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A phase attempt's output that the scheduler has not accepted: not a
+    /// version until it is published.
+    staged_outputs (artifact_id, attempt) {
+        artifact_id -> Text,
+        attempt -> Integer,
+        media_type -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        valid -> Bool,
+        violations_json -> Text,
+        schema_sha256 -> Text,
+        created_by_kind -> Integer,
+        created_by_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(artifact_versions -> artifacts (artifact_id));
-diesel::allow_tables_to_appear_in_same_query!(artifacts, artifact_versions, contents);
+diesel::joinable!(staged_outputs -> artifacts (artifact_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    artifacts,
+    artifact_versions,
+    contents,
+    staged_outputs
+);

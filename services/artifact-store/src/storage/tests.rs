@@ -4,8 +4,8 @@ use orchestra_db::testing::TestDb;
 use orchestra_db::{Db, backend_tests};
 
 use super::contents::find_content;
-use super::models::{ContentRow, NewVersion, PutOutcome};
-use super::versions::{find_version, list_current, list_history, put_version};
+use super::models::{ContentRow, NewVersion, PutOutcome, Visibility};
+use super::versions::{find_version, list_current, list_history, publish_staged, put_version};
 use crate::error::Error;
 use crate::validation::sha256_hex;
 
@@ -41,9 +41,108 @@ fn content(body: &str) -> ContentRow {
 }
 
 async fn put(db: &Db, run: &str, name: &str, attempt: i32, valid: bool, body: &str) -> PutOutcome {
-    put_version(db, new_version(run, name, attempt, valid), content(body))
+    put_version(
+        db,
+        new_version(run, name, attempt, valid),
+        content(body),
+        Visibility::Published,
+    )
+    .await
+    .expect("put")
+}
+
+async fn stage(db: &Db, phase: &str, attempt: i32, body: &str) -> PutOutcome {
+    let new = NewVersion {
+        phase_id: phase.to_owned(),
+        ..new_version("run1", "variant", attempt, true)
+    };
+    put_version(db, new, content(body), Visibility::Staged)
         .await
-        .expect("put")
+        .expect("stage")
+}
+
+async fn publish(db: &Db, phase: &str, attempt: i32) -> Option<PutOutcome> {
+    publish_staged(db, "run1", phase, attempt, "variant")
+        .await
+        .expect("publish")
+}
+
+async fn a_staged_output_is_a_version_only_once_published(test_db: &TestDb) {
+    let db = open(test_db).await;
+    // Attempt 1 is lost (its lease expired); attempt 2 is accepted.
+    let lost = stage(&db, "variant_a", 1, "{\"lost\":1}").await;
+    assert_eq!(
+        (lost.record.row.version, lost.record.row.is_latest),
+        (0, false)
+    );
+    let id = lost.record.row.artifact_id.clone();
+    assert_eq!(find_version(&db, &id, 0).await.expect("find"), None);
+    assert!(
+        list_current(&db, "run1", None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(list_history(&db, &id).await.expect("history").is_empty());
+
+    let kept = stage(&db, "variant_a", 2, "{\"kept\":2}").await;
+    assert!(kept.created);
+    let accepted = publish(&db, "variant_a", 2).await.expect("published");
+    assert_eq!(
+        (accepted.record.row.version, accepted.record.row.attempt),
+        (1, 2),
+        "numbered by acceptance, not by arrival"
+    );
+    assert!(accepted.record.row.is_latest);
+    let again = publish(&db, "variant_a", 2).await.expect("published");
+    assert_eq!(
+        again.record, accepted.record,
+        "publishing twice is idempotent"
+    );
+    assert!(!again.created);
+    let restaged = stage(&db, "variant_a", 2, "{\"kept\":2}").await;
+    assert_eq!(
+        restaged.record.row.version, 1,
+        "a repeat returns the version"
+    );
+
+    // The lost attempt writes late: still not a version, never the latest.
+    stage(&db, "variant_a", 1, "{\"lost\":1}").await;
+    let history = list_history(&db, &id).await.expect("history");
+    let numbers: Vec<(i32, i32)> = history
+        .iter()
+        .map(|r| (r.row.version, r.row.attempt))
+        .collect();
+    assert_eq!(numbers, vec![(1, 2)]);
+    let latest = find_version(&db, &id, 0)
+        .await
+        .expect("find")
+        .expect("latest");
+    assert_eq!(latest.row.attempt, 2);
+    assert!(
+        publish(&db, "variant_a", 3).await.is_none(),
+        "nothing staged"
+    );
+}
+
+async fn a_run_lists_one_current_version_per_phase_and_name(test_db: &TestDb) {
+    let db = open(test_db).await;
+    // Two phases share the output name `variant`, each with several versions.
+    for (phase, attempts) in [("variant_a", 3), ("variant_b", 2)] {
+        for attempt in 1..=attempts {
+            stage(&db, phase, attempt, &format!("{{\"{phase}\":{attempt}}}")).await;
+            publish(&db, phase, attempt).await.expect("published");
+        }
+    }
+    let current = list_current(&db, "run1", None).await.expect("list");
+    let summary: Vec<(&str, i32, bool)> = current
+        .iter()
+        .map(|r| (r.row.phase_id.as_str(), r.row.version, r.row.is_latest))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("variant_a", 3, true), ("variant_b", 2, true)]
+    );
 }
 
 async fn versions_count_up_across_attempts(test_db: &TestDb) {
@@ -107,6 +206,7 @@ async fn a_repeated_attempt_with_other_content_is_refused(test_db: &TestDb) {
         &db,
         new_version("run1", "plan", 1, true),
         content("{\"a\":2}"),
+        Visibility::Published,
     )
     .await
     .expect_err("other content for the same attempt");
@@ -139,6 +239,7 @@ async fn concurrent_attempts_get_distinct_versions(test_db: &TestDb) {
                 &db,
                 new_version("run1", "plan", attempt, true),
                 content(&format!("{{\"attempt\":{attempt}}}")),
+                Visibility::Published,
             )
             .await
         })
@@ -228,4 +329,6 @@ backend_tests!(
     a_repeated_attempt_with_other_content_is_refused,
     concurrent_attempts_get_distinct_versions,
     latest_moves_and_skips_invalid_versions,
+    a_staged_output_is_a_version_only_once_published,
+    a_run_lists_one_current_version_per_phase_and_name,
 );

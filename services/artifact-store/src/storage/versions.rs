@@ -6,16 +6,23 @@ use diesel_async::RunQueryDsl;
 use orchestra_db::time::now_micros;
 use orchestra_db::{Db, db_run, db_tx};
 
-use super::models::{ArtifactRow, ContentRow, NewVersion, PutOutcome, VersionRecord, VersionRow};
-use super::schema::{artifact_versions, artifacts, contents};
+use super::contents::find_content;
+use super::models::{
+    ArtifactRow, ContentRow, NewVersion, PutOutcome, StagedRow, VersionRecord, VersionRow,
+    Visibility,
+};
+use super::schema::{artifact_versions, artifacts, contents, staged_outputs};
 use crate::error::{Error, Result};
 
-/// Stores `new` as the next version of its artifact, creating the artifact
-/// on its first version and the content row unless its sha256 is known.
+/// Stores `new` as the next version of its artifact, or with
+/// [`Visibility::Staged`] as an unnumbered output awaiting acceptance;
+/// creates the artifact on its first write and the content row unless its
+/// sha256 is known.
 ///
 /// Idempotent on (run, phase, attempt, name): a repeat with the same content
-/// returns the stored version with `created == false`; a repeat with other
-/// content is [`Error::AlreadyExists`]. A valid version becomes the latest.
+/// returns what is stored with `created == false` (the version, once the
+/// output is published); a repeat with other content is
+/// [`Error::AlreadyExists`]. A valid version becomes the latest.
 ///
 /// Race-free: the transaction takes the artifact row's lock (an UPDATE on
 /// Postgres; SQLite's IMMEDIATE transaction locks the whole file) before it
@@ -24,6 +31,7 @@ pub(crate) async fn put_version(
     db: &Db,
     new: NewVersion,
     content: ContentRow,
+    visibility: Visibility,
 ) -> Result<PutOutcome> {
     db_tx!(db, |conn| -> Result<PutOutcome> {
         let now = now_micros();
@@ -79,6 +87,54 @@ pub(crate) async fn put_version(
             });
         }
 
+        if visibility == Visibility::Staged {
+            let staged: Option<StagedRow> = staged_outputs::table
+                .find((&artifact_id, new.attempt))
+                .select(StagedRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let created = staged.is_none();
+            let row = match staged {
+                Some(row) if row.sha256 != content.sha256 => {
+                    return Err(Error::AlreadyExists(format!(
+                        "attempt {}/{}/{} already stored other content as `{}`",
+                        new.run_id, new.phase_id, new.attempt, new.name
+                    )));
+                }
+                Some(row) => row,
+                None => {
+                    diesel::insert_into(contents::table)
+                        .values(&content)
+                        .on_conflict_do_nothing()
+                        .execute(conn)
+                        .await?;
+                    let row = StagedRow {
+                        artifact_id,
+                        attempt: new.attempt,
+                        media_type: new.media_type.clone(),
+                        sha256: content.sha256.clone(),
+                        size_bytes: content.size_bytes,
+                        valid: new.valid,
+                        violations_json: new.violations_json.clone(),
+                        schema_sha256: new.schema_sha256.clone(),
+                        created_by_kind: new.created_by_kind,
+                        created_by_id: new.created_by_id.clone(),
+                        created_at: now,
+                    };
+                    diesel::insert_into(staged_outputs::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                    row
+                }
+            };
+            return Ok(PutOutcome {
+                record: staged_record(new.run_id, new.name, new.phase_id, row),
+                created,
+            });
+        }
+
         let highest: Option<i32> = artifact_versions::table
             .filter(artifact_versions::artifact_id.eq(&artifact_id))
             .select(diesel::dsl::max(artifact_versions::version))
@@ -119,6 +175,10 @@ pub(crate) async fn put_version(
             .values(&row)
             .execute(conn)
             .await?;
+        // Published now: the output awaits acceptance no longer.
+        diesel::delete(staged_outputs::table.find((&row.artifact_id, row.attempt)))
+            .execute(conn)
+            .await?;
         let record = VersionRecord {
             run_id: new.run_id,
             name: new.name,
@@ -129,6 +189,95 @@ pub(crate) async fn put_version(
             created: true,
         })
     })
+}
+
+/// Publishes an attempt's staged output as the next version of its
+/// artifact (see [`put_version`]). Repeating it returns the version the
+/// output already is; `None` when the attempt stored nothing by that name.
+pub(crate) async fn publish_staged(
+    db: &Db,
+    run_id: &str,
+    phase_id: &str,
+    attempt: i32,
+    name: &str,
+) -> Result<Option<PutOutcome>> {
+    let staged: Option<StagedRow> = db_run!(db, |conn| {
+        staged_outputs::table
+            .inner_join(artifacts::table)
+            .filter(artifacts::run_id.eq(run_id))
+            .filter(artifacts::phase_id.eq(phase_id))
+            .filter(artifacts::name.eq(name))
+            .filter(staged_outputs::attempt.eq(attempt))
+            .select(StagedRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(Error::from)
+    })?;
+    let Some(staged) = staged else {
+        let published: Vec<(VersionRow, String, String)> = db_run!(db, |conn| {
+            artifact_versions::table
+                .inner_join(artifacts::table)
+                .filter(artifacts::run_id.eq(run_id))
+                .filter(artifacts::phase_id.eq(phase_id))
+                .filter(artifacts::name.eq(name))
+                .filter(artifact_versions::attempt.eq(attempt))
+                .select((VersionRow::as_select(), artifacts::run_id, artifacts::name))
+                .limit(1)
+                .load(conn)
+                .await
+                .map_err(Error::from)
+        })?;
+        return Ok(published.into_iter().next().map(|row| PutOutcome {
+            record: record(row),
+            created: false,
+        }));
+    };
+    let content = find_content(db, &staged.sha256).await?.ok_or_else(|| {
+        Error::Corrupt(format!(
+            "a staged output names missing content {}",
+            staged.sha256
+        ))
+    })?;
+    let new = NewVersion {
+        run_id: run_id.to_owned(),
+        name: name.to_owned(),
+        phase_id: phase_id.to_owned(),
+        attempt,
+        media_type: staged.media_type,
+        valid: staged.valid,
+        violations_json: staged.violations_json,
+        schema_sha256: staged.schema_sha256,
+        created_by_kind: staged.created_by_kind,
+        created_by_id: staged.created_by_id,
+    };
+    put_version(db, new, content, Visibility::Published)
+        .await
+        .map(Some)
+}
+
+/// A staged output as a record: version 0, never the latest.
+fn staged_record(run_id: String, name: String, phase_id: String, row: StagedRow) -> VersionRecord {
+    VersionRecord {
+        run_id,
+        name,
+        row: VersionRow {
+            artifact_id: row.artifact_id,
+            version: 0,
+            phase_id,
+            attempt: row.attempt,
+            media_type: row.media_type,
+            sha256: row.sha256,
+            size_bytes: row.size_bytes,
+            valid: row.valid,
+            is_latest: false,
+            violations_json: row.violations_json,
+            schema_sha256: row.schema_sha256,
+            created_by_kind: row.created_by_kind,
+            created_by_id: row.created_by_id,
+            created_at: row.created_at,
+        },
+    }
 }
 
 /// One version of an artifact; `version == 0` is the latest valid one.
@@ -168,8 +317,8 @@ pub(crate) async fn list_history(db: &Db, artifact_id: &str) -> Result<Vec<Versi
     Ok(rows.into_iter().map(record).collect())
 }
 
-/// The current version of each artifact of a run, by name: the latest valid
-/// one, or the newest when none is valid. With a phase, only that phase's
+/// The current version of each artifact of a run, one per (phase, name):
+/// the latest valid one, or the newest when none is valid. With a phase, only that phase's
 /// versions count.
 pub(crate) async fn list_current(
     db: &Db,
@@ -181,7 +330,13 @@ pub(crate) async fn list_current(
             .inner_join(artifacts::table)
             .filter(artifacts::run_id.eq(run_id))
             .select((VersionRow::as_select(), artifacts::run_id, artifacts::name))
-            .order((artifacts::name.asc(), artifact_versions::version.asc()))
+            // Two phases may share an output name: group by artifact, so each
+            // (phase, name) yields exactly its own current version.
+            .order((
+                artifacts::name.asc(),
+                artifacts::phase_id.asc(),
+                artifact_versions::version.asc(),
+            ))
             .into_boxed();
         if let Some(phase_id) = phase_id {
             query = query.filter(artifact_versions::phase_id.eq(phase_id));

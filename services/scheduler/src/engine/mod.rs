@@ -3,17 +3,22 @@
 //! into these calls and their results into responses; nothing else writes.
 
 mod human;
+mod leases;
 pub mod run_tx;
 mod runs;
 mod tasks;
 mod templates;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use orchestra_db::Db;
 use orchestra_model::{Catalog, Format};
 use orchestra_proto::v1 as pb;
+use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use tonic::transport::Channel;
 
 use crate::bus::Bus;
 use crate::storage::TaskKey;
@@ -28,6 +33,29 @@ pub struct LeaseSettings {
     /// Lease expiries retried at least this many times, whatever the phase's
     /// retry policy: an executor that vanished is not the phase's fault.
     pub min_attempts_on_expiry: i32,
+}
+
+impl LeaseSettings {
+    /// How long an executor may go unseen (its Lease stream closed, or the
+    /// replica serving it gone) before its leases are released: one
+    /// heartbeat interval (a third of the TTL), and at most 2 s so a
+    /// restarted process retries an interrupted attempt within seconds.
+    pub fn absent_after(&self) -> Duration {
+        (self.ttl / 3).min(Duration::from_secs(2))
+    }
+
+    /// How often a replica marks the executors whose streams it serves as
+    /// seen: several times within [`LeaseSettings::absent_after`].
+    pub fn presence_interval(&self) -> Duration {
+        (self.absent_after() / 4).max(Duration::from_millis(20))
+    }
+
+    /// How long after a database outage ends before leases expire again:
+    /// executors get a heartbeat interval to extend the leases whose
+    /// deadline passed while nobody could heartbeat, and to reconnect.
+    pub fn settle_after_outage(&self) -> Duration {
+        self.ttl / 3 + self.absent_after()
+    }
 }
 
 /// A template's source as received.
@@ -82,20 +110,66 @@ pub struct Engine {
     bus: Bus,
     catalog: Catalog,
     leases: LeaseSettings,
+    /// Publishes an accepted attempt's output (see [`Engine::complete`]).
+    artifacts: ArtifactServiceClient<Channel>,
+    /// When the database came back after an outage, in epoch micros: 0 when
+    /// no outage was seen, [`leases::IN_OUTAGE`] while one lasts.
+    recovered_at: Arc<AtomicI64>,
 }
+
+/// Runs one change to one run as a unit of work: opens a transaction, loads
+/// the run under its row lock as `$tx` (`$c` is the connection), evaluates
+/// `$body` (a block whose value is a `Result<$t>`; `return` leaves the block
+/// early), saves what changed and wakes waiters. An `Err` rolls it all back.
+///
+/// A macro rather than a method, because the body runs on whichever
+/// backend's connection the pool holds and a closure cannot be generic over
+/// it: [`orchestra_db::db_tx!`] pastes the body once per backend.
+macro_rules! in_run_tx {
+    ($engine:expr, $run_id:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
+        let run_id: String = $run_id.to_owned();
+        let (value, saved) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
+            $t,
+            $crate::engine::run_tx::Saved
+        )> {
+            let mut loaded =
+                $crate::engine::run_tx::RunTx::load($c, &run_id, $crate::engine::now()).await?;
+            let result: $crate::error::Result<$t> = async {
+                let $tx = &mut loaded;
+                $body
+            }
+            .await;
+            let value = result?;
+            let saved = loaded.save($c, false).await?;
+            Ok((value, saved))
+        })?;
+        $engine.wake(saved);
+        value
+    }};
+}
+pub(crate) use in_run_tx;
 
 fn now() -> i64 {
     orchestra_db::time::now_micros()
 }
 
 impl Engine {
-    /// An engine over a migrated database.
-    pub fn new(db: Db, bus: Bus, catalog: Catalog, leases: LeaseSettings) -> Engine {
+    /// An engine over a migrated database, publishing accepted outputs in
+    /// the artifact store through `artifacts`.
+    pub fn new(
+        db: Db,
+        bus: Bus,
+        catalog: Catalog,
+        leases: LeaseSettings,
+        artifacts: ArtifactServiceClient<Channel>,
+    ) -> Engine {
         Engine {
             db,
             bus,
             catalog,
             leases,
+            artifacts,
+            recovered_at: Arc::new(AtomicI64::new(0)),
         }
     }
 

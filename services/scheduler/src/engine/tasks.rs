@@ -1,14 +1,16 @@
-//! The task queue: leases, heartbeats, progress, completion, failure,
-//! expiry.
+//! The task queue: leasing, heartbeats, progress, completion and failure
+//! of attempts (the Lease stream and the lease sweeps are in `leases`).
 
-use orchestra_db::{db_run, db_tx};
+use orchestra_db::db_run;
 use orchestra_model::{PhaseEvent, PhaseState};
 use orchestra_proto::v1 as pb;
+use tonic::Code;
 
-use super::run_tx::{RunTx, Saved, phase_seed};
-use super::{Engine, now};
-use crate::convert::ref_json;
+use super::run_tx::{RunTx, phase_seed};
+use super::{Engine, in_run_tx, now};
+use crate::convert::parse_ref;
 use crate::error::{Error, Result};
+use crate::storage::executors::ExecutorStore;
 use crate::storage::models::{TaskRow, task_state};
 use crate::storage::{Store, TaskKey};
 
@@ -33,29 +35,28 @@ impl Engine {
     async fn try_lease(&self, candidate: TaskRow, executor_id: &str) -> Result<Option<pb::Task>> {
         let executor_id = executor_id.to_owned();
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
-        let (task, saved) = db_tx!(&self.db, |c| -> Result<(Option<pb::Task>, Saved)> {
-            let at = now();
-            let mut tx = RunTx::load(c, &candidate.run_id, at).await?;
+        let task = in_run_tx!(self, &candidate.run_id, |c, tx| -> Option<pb::Task> {
             let key = TaskKey {
                 run_id: candidate.run_id.clone(),
                 phase_id: candidate.phase_id.clone(),
                 attempt: candidate.attempt,
             };
             let lease_id = uuid::Uuid::now_v7().to_string();
-            let deadline = at + ttl;
+            let deadline = now() + ttl;
             if c.lease_task(&key, &lease_id, &executor_id, deadline)
                 .await?
                 == 0
             {
-                return Ok((None, Saved::default()));
+                return Ok(None);
             }
             let index = tx.index(&key.phase_id)?;
             tx.apply(index, PhaseEvent::Start, "", None)?;
             tx.phases[index].executor_id = Some(executor_id.clone());
             let spec = tx.spec(index)?.clone();
-            let feedback: Vec<String> =
-                serde_json::from_str(&tx.phases[index].feedback_json).unwrap_or_default();
-            let task = pb::Task {
+            let feedback = tx.feedback(index)?;
+            let phase_spec_json = serde_json::to_string(&spec)
+                .map_err(|e| Error::Corrupt(format!("definition of {}: {e}", key.phase_id)))?;
+            Ok(Some(pb::Task {
                 key: Some(pb::AttemptKey {
                     run_id: key.run_id.clone(),
                     phase_id: key.phase_id.clone(),
@@ -64,35 +65,34 @@ impl Engine {
                 lease_id,
                 lease_deadline: orchestra_kit::time::timestamp(deadline),
                 kind: crate::convert::phase_kind(&spec.kind) as i32,
-                phase_spec_json: serde_json::to_string(&spec).unwrap_or_default(),
+                phase_spec_json,
                 inputs: tx.resolve_inputs(index)?.into_iter().collect(),
                 seed: phase_seed(tx.run.seed as u64, index),
                 timeout_ms: spec
                     .timeout()
                     .map_or(0, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
                 feedback,
-            };
-            let saved = tx.save(c, false).await?;
-            Ok((Some(task), saved))
-        })?;
-        self.wake(saved);
+            }))
+        });
         Ok(task)
     }
 
-    /// How many tasks an executor holds now.
-    pub async fn leased_by(&self, executor_id: &str) -> Result<i64> {
-        db_run!(&self.db, |c| -> Result<i64> {
-            Ok(c.count_leased(executor_id).await?)
-        })
-    }
-
-    /// Extends a live lease; FAILED_PRECONDITION when it is gone.
+    /// Extends a live lease; FAILED_PRECONDITION when it is gone. Any
+    /// heartbeat that names its lease rightly, live or not, shows the
+    /// executor is alive again, which lifts its suspension.
     pub async fn heartbeat(&self, key: &TaskKey, lease_id: &str) -> Result<i64> {
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
         let at = now();
         let deadline = at + ttl;
         let extended = db_run!(&self.db, |c| -> Result<usize> {
-            Ok(c.extend_lease(key, lease_id, at, deadline).await?)
+            let extended = c.extend_lease(key, lease_id, at, deadline).await?;
+            if let Some(task) = c.get_task(key).await?
+                && task.lease_id.as_deref() == Some(lease_id)
+                && let Some(executor_id) = &task.executor_id
+            {
+                c.set_executor_suspended(executor_id, false).await?;
+            }
+            Ok(extended)
         })?;
         if extended == 0 {
             return Err(Error::FailedPrecondition(format!(
@@ -100,6 +100,7 @@ impl Engine {
                 key.run_id, key.phase_id, key.attempt
             )));
         }
+        self.bus.tasks_changed();
         Ok(deadline)
     }
 
@@ -122,11 +123,8 @@ impl Engine {
 
     /// Streams model output to the run's watchers.
     pub async fn progress(&self, key: &TaskKey, lease_id: &str, delta: String) -> Result<()> {
-        let key = key.clone();
-        let lease_id = lease_id.to_owned();
-        let saved = db_tx!(&self.db, |c| -> Result<Saved> {
-            let mut tx = RunTx::load(c, &key.run_id, now()).await?;
-            Self::check_lease(c, &key, &lease_id).await?;
+        in_run_tx!(self, &key.run_id, |c, tx| -> () {
+            Self::check_lease(c, key, lease_id).await?;
             tx.record(pb::run_event::Body::PhaseOutputDelta(
                 pb::PhaseOutputDelta {
                     phase_id: key.phase_id.clone(),
@@ -134,88 +132,99 @@ impl Engine {
                     text: delta,
                 },
             ));
-            tx.save(c, false).await
-        })?;
-        self.wake(saved);
+            Ok(())
+        });
         Ok(())
     }
 
     /// Completes an attempt. Repeating the same completion changes nothing.
+    ///
+    /// The output, staged in the artifact store by the executor, becomes a
+    /// version here: it is published while the run's lock is held and the
+    /// lease checked live, and accepted in the same transaction, so the
+    /// output of a lost attempt never becomes a version and a published
+    /// output is the accepted one. Should the transaction fail after the
+    /// publication (a crash, the database gone), the executor's retry of
+    /// this report publishes again, idempotently, and commits.
     pub async fn complete(
         &self,
         key: &TaskKey,
         lease_id: &str,
         output: Option<pb::ArtifactRef>,
     ) -> Result<()> {
-        let key = key.clone();
-        let lease_id = lease_id.to_owned();
-        let saved = db_tx!(&self.db, |c| -> Result<Saved> {
-            let mut tx = RunTx::load(c, &key.run_id, now()).await?;
+        let artifacts = self.artifacts.clone();
+        in_run_tx!(self, &key.run_id, |c, tx| -> () {
             let index = tx.index(&key.phase_id)?;
-            let task = c.get_task(&key).await?;
-            let phase = &tx.phases[index];
-            let same_output = phase.output_json == output.as_ref().map(ref_json);
+            let task = c.get_task(key).await?;
             if let Some(task) = &task
                 && task.state == task_state::DONE
-                && task.lease_id.as_deref() == Some(lease_id.as_str())
-                && phase.attempt == key.attempt
+                && task.lease_id.as_deref() == Some(lease_id)
+                && tx.phases[index].attempt == key.attempt
                 && tx.state(index)? == PhaseState::Completed
-                && same_output
+                && same_output(tx.phases[index].output_json.as_deref(), output.as_ref())?
             {
-                return Ok(Saved::default());
+                return Ok(());
             }
-            Self::check_lease(c, &key, &lease_id).await?;
-            c.set_task_state(&key, task_state::DONE).await?;
+            Self::check_lease(c, key, lease_id).await?;
+            let accepted = match &output {
+                Some(output) => Some(publish(artifacts, key, output).await?),
+                None => None,
+            };
+            c.set_task_state(key, task_state::DONE).await?;
             tx.apply(index, PhaseEvent::Complete, "", None)?;
             tx.phases[index].executor_id = None;
-            if let Some(output) = &output {
+            if let Some(output) = &accepted {
                 tx.accept_output(index, output);
             }
             tx.advance()?;
-            tx.save(c, false).await
-        })?;
-        self.wake(saved);
+            Ok(())
+        });
         self.bus.tasks_changed();
         Ok(())
     }
 
     /// Fails an attempt; requeues a new one while the retry policy allows.
-    /// Returns whether it will be retried.
+    /// Returns whether it will be retried. A rejected output the attempt
+    /// staged (`raw_output`) is published as an invalid version, kept for
+    /// inspection and never the latest, as [`Engine::complete`] publishes.
     pub async fn fail(
         &self,
         key: &TaskKey,
         lease_id: &str,
         error: &str,
         retryable: bool,
+        raw_output: Option<pb::ArtifactRef>,
     ) -> Result<bool> {
-        let key = key.clone();
-        let lease_id = lease_id.to_owned();
-        let error = error.to_owned();
-        let (retry, saved) = db_tx!(&self.db, |c| -> Result<(bool, Saved)> {
-            let mut tx = RunTx::load(c, &key.run_id, now()).await?;
+        let artifacts = self.artifacts.clone();
+        let retry = in_run_tx!(self, &key.run_id, |c, tx| -> bool {
             let index = tx.index(&key.phase_id)?;
-            if let Some(task) = c.get_task(&key).await?
+            if let Some(task) = c.get_task(key).await?
                 && task.state == task_state::DONE
-                && task.lease_id.as_deref() == Some(lease_id.as_str())
+                && task.lease_id.as_deref() == Some(lease_id)
             {
                 // A repeated report: already applied.
-                let retried = tx.phases[index].attempt > key.attempt;
-                return Ok((retried, Saved::default()));
+                return Ok(tx.phases[index].attempt > key.attempt);
             }
-            Self::check_lease(c, &key, &lease_id).await?;
-            c.set_task_state(&key, task_state::DONE).await?;
+            Self::check_lease(c, key, lease_id).await?;
+            if let Some(raw) = &raw_output {
+                publish(artifacts, key, raw).await?;
+            }
+            c.set_task_state(key, task_state::DONE).await?;
             let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts).unwrap_or(1);
             let retry = retryable && key.attempt < max;
-            Self::end_attempt(&mut tx, index, &error, retry)?;
-            let saved = tx.save(c, false).await?;
-            Ok((retry, saved))
-        })?;
-        self.wake(saved);
+            Self::end_attempt(tx, index, error, retry)?;
+            Ok(retry)
+        });
         self.bus.tasks_changed();
         Ok(retry)
     }
 
-    fn end_attempt(tx: &mut RunTx, index: usize, error: &str, retry: bool) -> Result<()> {
+    pub(super) fn end_attempt(
+        tx: &mut RunTx,
+        index: usize,
+        error: &str,
+        retry: bool,
+    ) -> Result<()> {
         if retry {
             tx.requeue(index, error)?;
         } else {
@@ -226,50 +235,87 @@ impl Engine {
         }
         tx.advance()
     }
+}
 
-    /// Ends every lease past its deadline: the attempt is retried (see
-    /// [`LeaseSettings::min_attempts_on_expiry`]) or the phase fails.
-    /// Returns how many expired.
-    pub async fn expire_leases(&self) -> Result<usize> {
-        let expired = db_run!(&self.db, |c| -> Result<Vec<TaskRow>> {
-            Ok(c.expired_leases(now(), 64).await?)
-        })?;
-        let mut count = 0;
-        for task in expired {
-            let min_attempts = self.leases.min_attempts_on_expiry;
-            let saved = db_tx!(&self.db, |c| -> Result<Saved> {
-                let at = now();
-                let mut tx = RunTx::load(c, &task.run_id, at).await?;
-                let key = TaskKey {
-                    run_id: task.run_id.clone(),
-                    phase_id: task.phase_id.clone(),
-                    attempt: task.attempt,
-                };
-                // Re-read under the run lock: a heartbeat or report may have won.
-                let Some(current) = c.get_task(&key).await? else {
-                    return Ok(Saved::default());
-                };
-                if current.state != task_state::LEASED || current.lease_deadline >= at {
-                    return Ok(Saved::default());
-                }
-                c.set_task_state(&key, task_state::DONE).await?;
-                let index = tx.index(&key.phase_id)?;
-                let executor = current.executor_id.unwrap_or_default();
-                let reason = format!("lease expired: executor {executor} stopped heartbeating");
-                let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts)
-                    .unwrap_or(1)
-                    .max(min_attempts);
-                Self::end_attempt(&mut tx, index, &reason, key.attempt < max)?;
-                tx.save(c, false).await
-            })?;
-            if saved.events {
-                count += 1;
-            }
-            self.wake(saved);
+/// Says whether a repeated completion names the output already accepted:
+/// the same artifact, attempt and content, whatever its version number
+/// (the executor reports the staged output, version 0; the phase keeps the
+/// published one).
+fn same_output(accepted: Option<&str>, reported: Option<&pb::ArtifactRef>) -> Result<bool> {
+    let accepted = accepted.map(parse_ref).transpose()?;
+    let unnumbered = |r: &pb::ArtifactRef| pb::ArtifactRef {
+        version: 0,
+        ..r.clone()
+    };
+    Ok(accepted.as_ref().map(unnumbered) == reported.map(unnumbered))
+}
+
+/// Publishes an accepted attempt's staged output as a version of its
+/// artifact (idempotent in the artifact store); the version it became.
+async fn publish(
+    mut artifacts: orchestra_proto::v1::artifact_service_client::ArtifactServiceClient<
+        tonic::transport::Channel,
+    >,
+    key: &TaskKey,
+    output: &pb::ArtifactRef,
+) -> Result<pb::ArtifactRef> {
+    let request = pb::PublishArtifactRequest {
+        key: Some(pb::AttemptKey {
+            run_id: key.run_id.clone(),
+            phase_id: key.phase_id.clone(),
+            attempt: key.attempt,
+        }),
+        name: output.name.clone(),
+    };
+    match artifacts.publish_artifact(request).await {
+        Ok(response) => response
+            .into_inner()
+            .artifact
+            .and_then(|a| a.r#ref)
+            .ok_or_else(|| Error::Unavailable("the artifact store published no version".into())),
+        Err(status) if status.code() == Code::NotFound => Err(Error::FailedPrecondition(format!(
+            "{}; store the output under this task's key before completing",
+            status.message()
+        ))),
+        Err(status) if status.code() == Code::InvalidArgument => Err(Error::invalid_field(
+            "output.name",
+            status.message().to_owned(),
+        )),
+        Err(status) => Err(Error::Unavailable(format!(
+            "cannot publish the output in the artifact store ({}); report again",
+            status.message()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::ref_json;
+
+    fn reference(version: i32) -> pb::ArtifactRef {
+        pb::ArtifactRef {
+            artifact_id: "a1".into(),
+            version,
+            name: "out".into(),
+            attempt: 2,
+            sha256: "abc".into(),
+            ..Default::default()
         }
-        if count > 0 {
-            self.bus.tasks_changed();
-        }
-        Ok(count)
+    }
+
+    #[test]
+    fn a_repeat_names_the_accepted_output_whatever_its_number() {
+        let accepted = ref_json(&reference(3));
+        assert!(same_output(Some(&accepted), Some(&reference(0))).expect("parses"));
+        assert!(same_output(Some(&accepted), Some(&reference(3))).expect("parses"));
+        let other = pb::ArtifactRef {
+            sha256: "def".into(),
+            ..reference(0)
+        };
+        assert!(!same_output(Some(&accepted), Some(&other)).expect("parses"));
+        assert!(!same_output(Some(&accepted), None).expect("parses"));
+        assert!(same_output(None, None).expect("parses"));
+        assert!(same_output(Some("not json"), None).is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! `TaskService`: executors lease machine phases and report on them; the
 //! review service reports on human phases.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::task_service_server::TaskService;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -43,9 +44,30 @@ fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// Refuses an output that is not the reporting attempt's own.
+fn check_own_output(
+    field: &str,
+    output: Option<&pb::ArtifactRef>,
+    key: &crate::storage::TaskKey,
+) -> Result<(), Error> {
+    match output {
+        Some(output)
+            if output.run_id != key.run_id
+                || output.phase_id != key.phase_id
+                || output.attempt != key.attempt =>
+        {
+            Err(Error::invalid_field(
+                field,
+                "names an artifact of another attempt; store the output under this task's key",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl TaskService for TaskSvc {
-    type LeaseStream = ReceiverStream<Result<pb::LeaseResponse, Status>>;
+    type LeaseStream = BoxStream<'static, Result<pb::LeaseResponse, Status>>;
 
     async fn lease(
         &self,
@@ -59,47 +81,14 @@ impl TaskService for TaskSvc {
             return Err(Error::invalid_field("slots", "must be 1 or more").into());
         }
         let kinds = kind_names(&request.kinds)?;
-        let slots = i64::from(request.slots);
-        let (sender, receiver) = mpsc::channel(request.slots as usize);
-        let engine = self.engine.clone();
-        tokio::spawn(async move {
-            let wake = engine.bus().tasks();
-            let closed = engine.bus().closed();
-            tokio::pin!(closed);
-            loop {
-                let notified = wake.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let leased = async {
-                    if engine.leased_by(&request.executor_id).await? >= slots {
-                        return Ok(None);
-                    }
-                    engine.lease_next(&request.executor_id, &kinds).await
-                };
-                match leased.await {
-                    Ok(Some(task)) => {
-                        let response = pb::LeaseResponse { task: Some(task) };
-                        if sender.send(Ok(response)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "lease stream failed");
-                        let _ = sender.send(Err(error.into())).await;
-                        return;
-                    }
-                }
-                tokio::select! {
-                    () = &mut notified => {}
-                    () = tokio::time::sleep(engine.bus().poll_interval()) => {}
-                    () = sender.closed() => return,
-                    () = &mut closed => return,
-                }
-            }
+        let tasks = self
+            .engine
+            .lease_stream(request.executor_id, request.slots, kinds);
+        let responses = ReceiverStream::new(tasks).map(|task| {
+            task.map(|task| pb::LeaseResponse { task: Some(task) })
+                .map_err(Status::from)
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(responses.boxed()))
     }
 
     async fn heartbeat(
@@ -134,17 +123,7 @@ impl TaskService for TaskSvc {
     ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
         let request = request.into_inner();
         let key = attempt_key(request.key.as_ref(), "key")?;
-        if let Some(output) = &request.output
-            && (output.run_id != key.run_id
-                || output.phase_id != key.phase_id
-                || output.attempt != key.attempt)
-        {
-            return Err(Error::invalid_field(
-                "output",
-                "names an artifact of another attempt; store the output under this task's key",
-            )
-            .into());
-        }
+        check_own_output("output", request.output.as_ref(), &key)?;
         self.engine
             .complete(&key, &request.lease_id, request.output)
             .await?;
@@ -164,9 +143,16 @@ impl TaskService for TaskSvc {
         for violation in &request.violations {
             error.push_str(&format!("; {}: {}", violation.field, violation.description));
         }
+        check_own_output("raw_output", request.raw_output.as_ref(), &key)?;
         let will_retry = self
             .engine
-            .fail(&key, &request.lease_id, &error, request.retryable)
+            .fail(
+                &key,
+                &request.lease_id,
+                &error,
+                request.retryable,
+                request.raw_output,
+            )
             .await?;
         Ok(Response::new(pb::FailTaskResponse { will_retry }))
     }

@@ -1,11 +1,13 @@
 //! The scheduler's storage: its tables ([`schema`]), their rows
-//! ([`models`]) and every query it runs ([`Store`]).
+//! ([`models`]) and the queries it runs ([`Store`]; the executors' presence
+//! and suspension in [`executors::ExecutorStore`]).
 //!
 //! [`Store`] is implemented for both backends' connections by one macro that
 //! pastes the same diesel code into each impl, so each query is written once
 //! and compiled for Postgres and for SQLite, and the engine above stays
 //! generic over `C: Store` with no diesel bounds at all.
 
+pub mod executors;
 pub mod models;
 pub mod schema;
 
@@ -182,6 +184,10 @@ pub trait Store: Notify + orchestra_db::outbox::OutboxStore {
         run_id: &str,
         phase_id: &str,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// Moves every live lease's deadline to at least `until`: the time a
+    /// database outage took does not count against leases, whose executors
+    /// could not heartbeat meanwhile. Returns how many moved.
+    fn pause_leases(&mut self, until: i64) -> impl Future<Output = QueryResult<usize>> + Send;
     /// Leases whose deadline has passed.
     fn expired_leases(
         &mut self,
@@ -464,6 +470,17 @@ macro_rules! impl_store {
                         .filter(tasks::state.eq_any([task_state::QUEUED, task_state::LEASED])),
                 )
                 .set(tasks::state.eq(task_state::CANCELLED))
+                .execute(self)
+                .await
+            }
+
+            async fn pause_leases(&mut self, until: i64) -> QueryResult<usize> {
+                diesel::update(
+                    tasks::table
+                        .filter(tasks::state.eq(task_state::LEASED))
+                        .filter(tasks::lease_deadline.lt(until)),
+                )
+                .set(tasks::lease_deadline.eq(until))
                 .execute(self)
                 .await
             }

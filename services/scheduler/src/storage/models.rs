@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{events, phases, runs, tasks, templates};
+use super::schema::{events, executors, phases, runs, tasks, templates};
 
 /// One stored template version.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -84,6 +84,17 @@ pub struct TaskRow {
     pub executor_id: Option<String>,
     pub lease_deadline: i64,
     pub created_at: i64,
+}
+
+/// An executor that leases tasks: when its stream was last seen, and
+/// whether it is suspended for letting a lease expire.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = executors, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct ExecutorRow {
+    pub executor_id: String,
+    pub session_id: String,
+    pub seen_at: i64,
+    pub suspended: bool,
 }
 
 /// Task states in the `tasks.state` column.

@@ -75,4 +75,13 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(templates, runs, phases, events, tasks);
+diesel::table! {
+    executors (executor_id) {
+        executor_id -> Text,
+        session_id -> Text,
+        seen_at -> BigInt,
+        suspended -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(templates, runs, phases, events, tasks, executors);

@@ -1,0 +1,2 @@
+DROP INDEX tasks_by_executor;
+DROP TABLE executors;

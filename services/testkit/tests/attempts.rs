@@ -1,0 +1,289 @@
+//! Attempts that are lost: a hung executor (its stream open, its heartbeats
+//! gone, as SIGSTOP leaves it) gets no new lease, and a healthy executor
+//! beside it finishes the run; its late output never becomes a version. An
+//! executor whose stream closes has its leases released at once, not when
+//! their deadline passes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use orchestra_db::Backend;
+use orchestra_proto::v1 as pb;
+use orchestra_testkit::{Mesh, MeshOptions, mesh_tests};
+use tonic::Code;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+async fn start_single(mesh: &Mesh) -> String {
+    mesh.runs()
+        .await
+        .start_run(pb::StartRunRequest {
+            template_name: "single".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .run
+        .expect("run")
+        .id
+}
+
+async fn open_lease(
+    mesh: &Mesh,
+    executor_id: &str,
+    slots: u32,
+) -> tonic::Streaming<pb::LeaseResponse> {
+    mesh.tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: executor_id.into(),
+            slots,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner()
+}
+
+async fn next_task(stream: &mut tonic::Streaming<pb::LeaseResponse>) -> pb::Task {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a task arrives")
+        .expect("stream")
+        .expect("open")
+        .task
+        .expect("task")
+}
+
+async fn attempt_queued(mesh: &Mesh, run_id: &str, attempt: i32) {
+    mesh.eventually(
+        &format!("attempt {attempt} queued"),
+        Duration::from_secs(10),
+        || async {
+            let snapshot = mesh.run(run_id).await;
+            let phase = snapshot.phases.first()?.clone();
+            (phase.attempt == attempt && phase.state == pb::PhaseState::Queued as i32).then_some(())
+        },
+    )
+    .await;
+}
+
+async fn a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere(backend: Backend) {
+    let mut mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            lease_ttl: Duration::from_secs(1),
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    mesh.apply_template(&fixture("single.yaml")).await;
+    let run_id = start_single(&mesh).await;
+
+    // An executor with two slots leases attempt 1 and hangs: its stream
+    // stays open, its heartbeats stop.
+    let mut hung = open_lease(&mesh, "hung", 2).await;
+    let lost = next_task(&mut hung).await;
+    let lost_key = lost.key.clone().expect("key");
+    assert_eq!(lost_key.attempt, 1);
+    attempt_queued(&mesh, &run_id, 2).await;
+
+    // Its lease expired for missed heartbeats: it gets nothing new, though
+    // it has free slots and attempt 2 is due.
+    let nothing = tokio::time::timeout(Duration::from_secs(3), hung.message()).await;
+    assert!(
+        nothing.is_err(),
+        "the hung executor was given another task: {nothing:?}"
+    );
+
+    // A healthy executor beside it takes the retry and finishes the run.
+    mesh.start_executor();
+    let done = mesh
+        .run_reaches(&run_id, &[pb::RunStatus::Completed, pb::RunStatus::Failed])
+        .await;
+    assert_eq!(
+        done.run.as_ref().map(|r| r.status),
+        Some(pb::RunStatus::Completed as i32),
+        "{:?}",
+        done.phases
+    );
+    let accepted = done.phases[0].output.clone().expect("an accepted output");
+    assert_eq!((accepted.attempt, accepted.version), (2, 1));
+
+    // The hung executor thaws and writes its output late: it is kept staged,
+    // never a version, and its completion is refused.
+    let staged = mesh
+        .artifacts()
+        .await
+        .stage_artifact(pb::StageArtifactRequest {
+            artifact: Some(pb::PutArtifactRequest {
+                key: Some(lost_key.clone()),
+                name: accepted.name.clone(),
+                media_type: "application/json".into(),
+                content: br#"{"late":true}"#.to_vec(),
+                schema_json: String::new(),
+                created_by: Some(pb::Actor {
+                    kind: pb::ActorKind::Phase as i32,
+                    id: "late".into(),
+                }),
+            }),
+        })
+        .await
+        .expect("stage")
+        .into_inner()
+        .artifact
+        .expect("staged");
+    assert!(!staged.is_latest);
+    assert_eq!(staged.r#ref.as_ref().map(|r| r.version), Some(0));
+    let late = mesh
+        .tasks()
+        .await
+        .complete_task(pb::CompleteTaskRequest {
+            key: Some(lost_key.clone()),
+            lease_id: lost.lease_id.clone(),
+            output: staged.r#ref.clone(),
+            usage: None,
+        })
+        .await
+        .expect_err("a lost attempt's completion is refused");
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    let listed = mesh
+        .artifacts()
+        .await
+        .list_artifacts(pb::ListArtifactsRequest {
+            run_id: run_id.clone(),
+            phase_id: String::new(),
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .artifacts;
+    let listed: Vec<(i32, i32, bool)> = listed
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.r#ref.as_ref()?.attempt,
+                a.r#ref.as_ref()?.version,
+                a.is_latest,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(2, 1, true)],
+        "only the accepted attempt's output"
+    );
+    let latest = mesh
+        .artifacts()
+        .await
+        .get_artifact(pb::GetArtifactRequest {
+            artifact_id: accepted.artifact_id.clone(),
+            version: 0,
+            include_content: false,
+        })
+        .await
+        .expect("latest")
+        .into_inner()
+        .artifact
+        .and_then(|a| a.r#ref)
+        .expect("ref");
+    assert_eq!(latest.attempt, 2);
+
+    // Its heartbeat shows it is alive again: it may lease once more.
+    let heartbeat = mesh
+        .tasks()
+        .await
+        .heartbeat(pb::HeartbeatRequest {
+            key: Some(lost_key),
+            lease_id: lost.lease_id.clone(),
+        })
+        .await
+        .expect_err("the lease is gone");
+    assert_eq!(heartbeat.code(), Code::FailedPrecondition);
+    mesh.stop_executor();
+    let second_run = start_single(&mesh).await;
+    let task = next_task(&mut hung).await;
+    assert_eq!(
+        task.key.map(|k| k.run_id),
+        Some(second_run),
+        "the heard-from executor leases again"
+    );
+    mesh.stop().await;
+}
+
+async fn a_closed_stream_releases_its_leases_at_once(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            lease_ttl: Duration::from_secs(30),
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    mesh.apply_template(&fixture("single.yaml")).await;
+    let run_id = start_single(&mesh).await;
+    let mut stream = open_lease(&mesh, "leaving", 1).await;
+    let task = next_task(&mut stream).await;
+    assert_eq!(task.key.as_ref().map(|k| k.attempt), Some(1));
+
+    let closed_at = tokio::time::Instant::now();
+    drop(stream);
+    attempt_queued(&mesh, &run_id, 2).await;
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(3),
+        "released after {:?}, not within a heartbeat interval",
+        closed_at.elapsed()
+    );
+    let reasons: Vec<String> = mesh
+        .runs()
+        .await
+        .watch_run(pb::WatchRunRequest {
+            run_id: run_id.clone(),
+            after_seq: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner()
+        .take_while_ready(&mesh, &run_id)
+        .await;
+    assert!(
+        reasons.iter().any(|r| r == "executor leaving disconnected"),
+        "{reasons:?}"
+    );
+    mesh.stop().await;
+}
+
+/// Reads a live run's events up to its current sequence, keeping the
+/// reasons of state changes.
+trait TakeWhileReady {
+    async fn take_while_ready(self, mesh: &Mesh, run_id: &str) -> Vec<String>;
+}
+
+impl TakeWhileReady for tonic::Streaming<pb::WatchRunResponse> {
+    async fn take_while_ready(mut self, mesh: &Mesh, run_id: &str) -> Vec<String> {
+        let until = mesh.run(run_id).await.seq;
+        let mut reasons = Vec::new();
+        while let Some(message) = self.message().await.expect("events") {
+            let Some(event) = message.event else { continue };
+            if let Some(pb::run_event::Body::PhaseStateChanged(change)) = &event.body {
+                reasons.push(change.reason.clone());
+            }
+            if event.seq >= until {
+                break;
+            }
+        }
+        reasons
+    }
+}
+
+mesh_tests!(
+    a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere,
+    a_closed_stream_releases_its_leases_at_once,
+);

@@ -68,25 +68,26 @@ pub struct Cli {
 const GLOBAL: &str = "Global options";
 
 /// The global flags that mean nothing to `orchestra up`, hidden from its help.
-const CLIENT_FLAGS: [&str; 5] = ["server", "review_server", "artifact_server", "output", "person"];
+const CLIENT_FLAGS: [&str; 5] = [
+    "server",
+    "review_server",
+    "artifact_server",
+    "output",
+    "person",
+];
 
 impl Cli {
     /// The command line's definition as clap renders it, with the client
-    /// flags hidden from `up`'s help (clap copies global flags into every
-    /// subcommand, so they are hidden after that copy).
+    /// flags hidden from `up`'s help: `up` gets hidden copies of them, and
+    /// clap copies a global flag into a subcommand only where it has none.
     pub fn definition() -> clap::Command {
-        let mut command = <Cli as clap::CommandFactory>::command();
-        command.build();
-        for sub in command.get_subcommands_mut() {
-            if sub.get_name() == "up" {
-                let mut up = std::mem::take(sub);
-                for flag in CLIENT_FLAGS {
-                    up = up.mut_arg(flag, |arg| arg.hide(true));
-                }
-                *sub = up;
-            }
-        }
-        command
+        let command = <Cli as clap::CommandFactory>::command();
+        let hidden: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|arg| CLIENT_FLAGS.contains(&arg.get_id().as_str()))
+            .map(|arg| arg.clone().global(false).hide(true))
+            .collect();
+        command.mut_subcommand("up", |up| up.args(hidden))
     }
 
     /// Reads the process's command line (exiting with clap's usage message
@@ -172,7 +173,7 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
     /// A Postgres URL to keep every service's state in, instead of SQLite.
-    #[arg(long, env = "ORCHESTRA_DATABASE_URL")]
+    #[arg(long, env = "ORCHESTRA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// How long an executor's lease lasts without a heartbeat, in seconds.
     #[arg(long, value_name = "SECS")]
@@ -244,7 +245,9 @@ pub enum RunCommand {
         reason: String,
     },
     /// Moves a READY phase on, in a run started with --manual.
-    #[command(override_usage = "orchestra run continue <RUN> <PHASE>\n       orchestra run continue --latest <PHASE>")]
+    #[command(
+        override_usage = "orchestra run continue <RUN> <PHASE>\n       orchestra run continue --latest <PHASE>"
+    )]
     Continue {
         /// The run's id or a unique prefix of it (the phase, with --latest).
         #[arg(value_name = "RUN")]

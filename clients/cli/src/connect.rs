@@ -40,9 +40,7 @@ pub fn server_url(server: &str) -> Result<String> {
         }),
         _ => Err(Error::BadServer {
             url: server.to_owned(),
-            reason: format!(
-                "the scheme {scheme}:// is not spoken here; use http:// or https://"
-            ),
+            reason: format!("the scheme {scheme}:// is not spoken here; use http:// or https://"),
         }),
     }
 }
@@ -61,7 +59,10 @@ fn lazy_channel(server: &str) -> Result<Channel> {
         .map_err(|e| bad(e.to_string()))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true);
-    if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+    if url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
         endpoint = endpoint
             .tls_config(ClientTlsConfig::new().with_native_roots())
             .map_err(|e| {
@@ -146,7 +147,10 @@ mod tests {
     #[test]
     fn other_schemes_are_refused() {
         let error = server_url("ftp://x").err().expect("refused");
-        assert!(error.to_string().contains("use http:// or https://"), "{error}");
+        assert!(
+            error.to_string().contains("use http:// or https://"),
+            "{error}"
+        );
         assert!(server_url("http://").is_err());
     }
 }

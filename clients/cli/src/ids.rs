@@ -249,7 +249,9 @@ mod tests {
 
     #[test]
     fn an_ambiguous_prefix_lists_its_matches() {
-        let error = pick("run", "019a-a", candidates()).err().expect("ambiguous");
+        let error = pick("run", "019a-a", candidates())
+            .err()
+            .expect("ambiguous");
         let text = error.to_string();
         assert!(text.contains("019a-aaa1  about 019a-aaa1"), "{text}");
         assert!(text.contains("019a-aaa2"), "{text}");
@@ -262,7 +264,9 @@ mod tests {
             .err()
             .expect("none");
         assert!(
-            error.to_string().starts_with("artifact garbage does not exist"),
+            error
+                .to_string()
+                .starts_with("artifact garbage does not exist"),
             "{error}"
         );
     }

@@ -9,7 +9,7 @@ use tonic::Code;
 use crate::cli::{ArtifactCommand, OutputFormat};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// Runs one `artifact` subcommand.
 pub async fn artifact(
@@ -20,7 +20,13 @@ pub async fn artifact(
     match command {
         ArtifactCommand::List { run, phase } => {
             let run = ids::run(connection, run).await?;
-            list(connection, format, &run, phase.as_deref().unwrap_or_default()).await
+            list(
+                connection,
+                format,
+                &run,
+                phase.as_deref().unwrap_or_default(),
+            )
+            .await
         }
         ArtifactCommand::Get { id, version, out } => {
             let id = ids::artifact_id(connection, id).await?;

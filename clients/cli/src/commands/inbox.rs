@@ -8,7 +8,7 @@ use orchestra_proto::v1 as pb;
 use crate::cli::{InboxArgs, OutputFormat, RunSelector};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// The first pause before a dropped watch reconnects; it doubles up to
 /// [`MAX_BACKOFF`].
@@ -88,9 +88,7 @@ async fn watch(connection: &Connection, format: OutputFormat, run_id: &str) -> R
             .await
         {
             Ok(()) => tonic::Status::unavailable("the inbox stream ended"),
-            Err(Error::Grpc(status))
-                if connected && status.code() == tonic::Code::Unavailable =>
-            {
+            Err(Error::Grpc(status)) if connected && status.code() == tonic::Code::Unavailable => {
                 status
             }
             Err(other) => return Err(other),

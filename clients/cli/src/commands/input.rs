@@ -7,7 +7,7 @@ use orchestra_proto::v1 as pb;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// Submits the file's JSON as `person`. A form that breaks its schema comes
 /// back as INVALID_ARGUMENT, reported with one line per field path. A
@@ -54,6 +54,8 @@ pub async fn submit(
     let key = task.key.unwrap_or_default();
     outln!(
         "submitted {} for {} of run {} as {person}",
-        task.output_name, key.phase_id, key.run_id
+        task.output_name,
+        key.phase_id,
+        key.run_id
     )
 }

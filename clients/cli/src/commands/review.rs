@@ -5,7 +5,7 @@ use orchestra_proto::v1 as pb;
 use crate::cli::{Cli, DecideArgs, OutputFormat, ReviewCommand};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// Lines of each item's content shown before it is cut short.
 const ITEM_LINES: usize = 40;
@@ -35,9 +35,7 @@ async fn show(connection: &Connection, format: OutputFormat, task: &str) -> Resu
     let task = ids::task(connection, task).await?;
     let response = connection
         .review()
-        .get_task(pb::GetTaskRequest {
-            task_id: task.id,
-        })
+        .get_task(pb::GetTaskRequest { task_id: task.id })
         .await?
         .into_inner();
     if format == OutputFormat::Json {
@@ -167,10 +165,7 @@ async fn decide(
     if task.kind == pb::HumanTaskKind::Input as i32 {
         return Err(Error::WrongTaskKind {
             is: "an input form",
-            what_to_do: format!(
-                "fill it in with `orchestra input submit {} FILE`",
-                task.id
-            ),
+            what_to_do: format!("fill it in with `orchestra input submit {} FILE`", task.id),
             task: task.id,
         });
     }

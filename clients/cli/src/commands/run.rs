@@ -10,7 +10,7 @@ use orchestra_proto::v1 as pb;
 use crate::cli::{OutputFormat, StartArgs};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// Starts a run; with `--watch`, follows it and exits as `run watch` does.
 pub async fn start(
@@ -50,7 +50,9 @@ pub async fn start(
         OutputFormat::Json => output::print_json(&response)?,
         OutputFormat::Table if args.watch => outln!(
             "started run {} of {} version {}",
-            run.id, run.template_name, run.template_version
+            run.id,
+            run.template_name,
+            run.template_version
         )?,
         OutputFormat::Table => {
             outln!("{}", run.id)?;
@@ -186,7 +188,8 @@ pub fn print_run(run: &pb::Run, seq: i64) -> Result<()> {
     outln!("run       {}", run.id)?;
     outln!(
         "template  {} version {}",
-        run.template_name, run.template_version
+        run.template_name,
+        run.template_version
     )?;
     outln!("status    {}", output::run_status(run.status))?;
     outln!("seed      {}", run.seed)?;
@@ -227,9 +230,7 @@ pub fn phase_duration(phase: &pb::Phase, now_micros: i64) -> String {
 /// attempt took, output, error.
 pub fn phases_table(phases: &[pb::Phase]) -> Table {
     let now = output::now_micros();
-    let mut table = output::table([
-        "id", "kind", "state", "attempt", "took", "output", "error",
-    ]);
+    let mut table = output::table(["id", "kind", "state", "attempt", "took", "output", "error"]);
     for phase in phases {
         table.add_row([
             phase.id.clone(),

@@ -5,7 +5,7 @@ use orchestra_proto::v1 as pb;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::error::Result;
-use crate::{ids, output, outln};
+use crate::{ids, outln, output};
 
 /// Claims the task for `person`, so the inbox shows who works on it.
 pub async fn claim(

@@ -15,7 +15,7 @@ use tonic::Code;
 use crate::cli::{OutputFormat, TemplateCommand};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::{output, outln};
+use crate::{outln, output};
 
 /// Runs one `template` subcommand.
 pub async fn template(

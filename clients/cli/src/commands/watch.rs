@@ -19,8 +19,8 @@ use tonic::Code;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::output::{self, write_out};
 use crate::outln;
+use crate::output::{self, write_out};
 
 /// How long the watch keeps reconnecting without receiving anything.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
@@ -269,7 +269,9 @@ fn open_tasks(phases: &[pb::Phase]) -> String {
 
 /// Each line of an event's text prefixed with the event's sequence.
 fn number_lines(seq: i64, text: &str) -> String {
-    text.lines().map(|line| format!("{seq:>4}  {line}\n")).collect()
+    text.lines()
+        .map(|line| format!("{seq:>4}  {line}\n"))
+        .collect()
 }
 
 /// Whether a phase in this state is being worked on, by an executor or a
@@ -513,7 +515,8 @@ impl Transcript {
     /// attempt's time and the time of every attempt together (`+` while
     /// it is still going, counted up to `now`).
     pub fn durations_table(&self, now: i64) -> comfy_table::Table {
-        let mut table = output::table(["phase", "state", "attempts", "last attempt", "all attempts"]);
+        let mut table =
+            output::table(["phase", "state", "attempts", "last attempt", "all attempts"]);
         for (phase, time) in &self.times {
             let (open, mark) = match time.busy_since {
                 Some(since) => (now - since, "+"),
@@ -750,7 +753,10 @@ mod tests {
             (36_003, attempt("variant_a", 1, pb::PhaseState::Queued)),
             (36_004, attempt("variant_a", 2, pb::PhaseState::Running)),
             (36_009, attempt("variant_a", 2, pb::PhaseState::Completed)),
-            (36_010, attempt("review", 1, pb::PhaseState::WaitingForHuman)),
+            (
+                36_010,
+                attempt("review", 1, pb::PhaseState::WaitingForHuman),
+            ),
             (36_011, attempt("review", 1, pb::PhaseState::ReadyForReview)),
         ];
         for (seq, (seconds, body)) in (1..).zip(events) {
@@ -765,8 +771,16 @@ mod tests {
                 .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default()
         };
-        assert_eq!(row("variant_a"), "variant_a COMPLETED 2 5.0s 7.0s", "{table}");
-        assert_eq!(row("review"), "review READY_FOR_REVIEW 1 30.0s+ 30.0s+", "{table}");
+        assert_eq!(
+            row("variant_a"),
+            "variant_a COMPLETED 2 5.0s 7.0s",
+            "{table}"
+        );
+        assert_eq!(
+            row("review"),
+            "review READY_FOR_REVIEW 1 30.0s+ 30.0s+",
+            "{table}"
+        );
     }
 
     #[test]
@@ -783,7 +797,12 @@ mod tests {
             run.auto_advance = false;
         }
         let mut t = Transcript::new(&snap);
-        let line = t.event(&event(4, 36_000, 0, state("context", pb::PhaseState::Ready)));
+        let line = t.event(&event(
+            4,
+            36_000,
+            0,
+            state("context", pb::PhaseState::Ready),
+        ));
         assert!(
             line.ends_with("move it on with: orchestra run continue r1 context\n"),
             "{line}"

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn other_schemes_are_refused() {
-        let error = server_url("ftp://x").err().expect("refused");
+        let error = server_url("ftp://x").expect_err("refused");
         assert!(
             error.to_string().contains("use http:// or https://"),
             "{error}"

@@ -249,9 +249,7 @@ mod tests {
 
     #[test]
     fn an_ambiguous_prefix_lists_its_matches() {
-        let error = pick("run", "019a-a", candidates())
-            .err()
-            .expect("ambiguous");
+        let error = pick("run", "019a-a", candidates()).expect_err("ambiguous");
         let text = error.to_string();
         assert!(text.contains("019a-aaa1  about 019a-aaa1"), "{text}");
         assert!(text.contains("019a-aaa2"), "{text}");
@@ -260,9 +258,7 @@ mod tests {
 
     #[test]
     fn no_match_says_it_does_not_exist() {
-        let error = pick("artifact", "garbage", candidates())
-            .err()
-            .expect("none");
+        let error = pick("artifact", "garbage", candidates()).expect_err("none");
         assert!(
             error
                 .to_string()

@@ -322,7 +322,9 @@ pub struct Transcript {
     width: usize,
     /// Whether READY phases wait for `orchestra run continue`.
     manual: bool,
-    /// How long each phase took, by phase id (in id order).
+    /// The run's phases in the template's order.
+    order: Vec<String>,
+    /// How long each phase took, by phase id.
     times: BTreeMap<String, PhaseTime>,
     /// Whether streamed model output is left out (an event log).
     quiet_deltas: bool,
@@ -371,6 +373,7 @@ impl Transcript {
                 .unwrap_or(0)
                 .max(12),
             manual: !run.auto_advance,
+            order: snapshot.phases.iter().map(|p| p.id.clone()).collect(),
             times: BTreeMap::new(),
             quiet_deltas: false,
             numbered: false,
@@ -511,13 +514,15 @@ impl Transcript {
         }
     }
 
-    /// How long each phase took: its state, its attempts, the latest
-    /// attempt's time and the time of every attempt together (`+` while
-    /// it is still going, counted up to `now`).
+    /// How long each phase took, in the template's order: its state, its
+    /// attempts, the latest attempt's time and the time of every attempt
+    /// together (`+` while it is still going, counted up to `now`).
     pub fn durations_table(&self, now: i64) -> comfy_table::Table {
         let mut table =
             output::table(["phase", "state", "attempts", "last attempt", "all attempts"]);
-        for (phase, time) in &self.times {
+        let unlisted = self.times.keys().filter(|id| !self.order.contains(id));
+        let phases = self.order.iter().chain(unlisted);
+        for (phase, time) in phases.filter_map(|id| Some((id, self.times.get(id)?))) {
             let (open, mark) = match time.busy_since {
                 Some(since) => (now - since, "+"),
                 None => (0, ""),
@@ -764,6 +769,10 @@ mod tests {
             assert!(!text.is_empty());
         }
         let table = t.durations_table(36_040 * 1_000_000).to_string();
+        assert!(
+            table.find("variant_a") < table.find("review"),
+            "in the template's order: {table}"
+        );
         let row = |phase: &str| {
             table
                 .lines()

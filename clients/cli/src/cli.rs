@@ -196,7 +196,7 @@ pub enum TemplateCommand {
         /// The template's name.
         name: String,
         /// The version (the latest when absent).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         version: Option<i32>,
     },
     /// Checks a template file (and the files it refers to) on the server
@@ -212,7 +212,7 @@ pub enum TemplateCommand {
         /// The name of the copy.
         new_name: String,
         /// The version to copy (the latest when absent).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         version: Option<i32>,
     },
 }
@@ -389,7 +389,7 @@ pub enum ArtifactCommand {
         /// The artifact's id, or any unique prefix of it.
         id: String,
         /// The version (the latest when absent).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         version: Option<i32>,
         /// Writes the content to this file instead of printing it.
         #[arg(long)]
@@ -406,10 +406,10 @@ pub enum ArtifactCommand {
         /// The artifact's id, or any unique prefix of it.
         id: String,
         /// The older version.
-        #[arg(long, value_name = "VERSION")]
+        #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i32).range(1..))]
         from: i32,
         /// The newer version (the latest when absent).
-        #[arg(long, value_name = "VERSION")]
+        #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i32).range(1..))]
         to: Option<i32>,
     },
 }

@@ -219,3 +219,91 @@ fn acting_without_a_name_warns_that_it_is_recorded_as_anonymous() {
         "warned once: {ran:#?}"
     );
 }
+
+/// A TLS front for the mesh: accepts TLS (HTTP/2 by ALPN) on its own port
+/// with a self-signed certificate for 127.0.0.1, and passes the bytes on to
+/// the mesh's plaintext port. Returns its port and the certificate's PEM.
+fn tls_front(mesh: &Mesh) -> (u16, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("certificate params");
+    let certificate = params.self_signed(&key).expect("self-signed");
+    let pem = certificate.pem();
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(
+        std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()),
+    )
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("config");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let backend = mesh.url.trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+    });
+    (port, pem)
+}
+
+#[test]
+fn https_reaches_a_tls_server_that_the_client_trusts() {
+    let mesh = Mesh::start();
+    let (port, pem) = tls_front(&mesh);
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write");
+    let https = format!("https://127.0.0.1:{port}");
+    let with_roots = |roots: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orchestra"))
+            .args(["--server", &https, "template", "list"])
+            .env("SSL_CERT_FILE", roots)
+            .output()
+            .expect("run")
+    };
+    let trusted = with_roots(&ca);
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+
+    // Trusting other roots, the same server is refused, never used in plaintext.
+    let other = dir.path().join("other.pem");
+    let other_key = rcgen::KeyPair::generate().expect("key");
+    let other_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .and_then(|p| p.self_signed(&other_key))
+        .expect("other");
+    std::fs::write(&other, other_cert.pem()).expect("write");
+    let untrusted = with_roots(&other);
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: cannot open a TLS connection to {https}")),
+        "{stderr}"
+    );
+}

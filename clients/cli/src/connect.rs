@@ -7,7 +7,7 @@ use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::review_service_client::ReviewServiceClient;
 use orchestra_proto::v1::run_service_client::RunServiceClient;
 use orchestra_proto::v1::template_service_client::TemplateServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::error::{Error, Result};
 
@@ -25,16 +25,52 @@ pub struct Connection {
     server: String,
 }
 
-/// A channel that dials on first use, so an unreachable server surfaces as
-/// UNAVAILABLE from the first call.
-fn lazy_channel(server: &str) -> Result<Channel> {
-    let endpoint = Endpoint::from_shared(server.to_owned())
-        .map_err(|e| Error::BadServer {
+/// A server address as a URL: `http://` is added when no scheme is given
+/// (`localhost:50051`); schemes other than http and https are refused.
+pub fn server_url(server: &str) -> Result<String> {
+    let server = server.trim();
+    let Some((scheme, rest)) = server.split_once("://") else {
+        return Ok(format!("http://{server}"));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" if !rest.is_empty() => Ok(server.to_owned()),
+        "http" | "https" => Err(Error::BadServer {
             url: server.to_owned(),
-            reason: e.to_string(),
-        })?
+            reason: "it names no host; give one such as http://127.0.0.1:50051".to_owned(),
+        }),
+        _ => Err(Error::BadServer {
+            url: server.to_owned(),
+            reason: format!("the scheme {scheme}:// is not spoken here; use http:// or https://"),
+        }),
+    }
+}
+
+/// A channel that dials on first use, so an unreachable server surfaces as
+/// UNAVAILABLE from the first call. An `https://` server is reached over
+/// TLS (rustls), trusting the system's root certificates; the connection
+/// never falls back to plaintext.
+fn lazy_channel(server: &str) -> Result<Channel> {
+    let url = server_url(server)?;
+    let bad = |reason: String| Error::BadServer {
+        url: url.clone(),
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| bad(e.to_string()))?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true);
+    if url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
+        endpoint = endpoint
+            .tls_config(ClientTlsConfig::new().with_native_roots())
+            .map_err(|e| {
+                bad(format!(
+                    "TLS cannot be set up ({e}); install the system's CA certificates or point $SSL_CERT_FILE at a PEM file of the roots to trust"
+                ))
+            })?;
+    }
     Ok(endpoint.connect_lazy())
 }
 
@@ -60,11 +96,11 @@ impl Connection {
             review: apart(review)?,
             artifacts: apart(artifacts)?,
             channel,
-            server: server.to_owned(),
+            server: server_url(server)?,
         })
     }
 
-    /// The server's URL as given.
+    /// The server's URL (with the scheme added when none was given).
     pub fn server(&self) -> &str {
         &self.server
     }
@@ -89,5 +125,32 @@ impl Connection {
     pub fn artifacts(&self) -> ArtifactServiceClient<Channel> {
         ArtifactServiceClient::new(self.artifacts.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_without_a_scheme_gets_http() {
+        assert_eq!(
+            server_url("localhost:50151").ok().as_deref(),
+            Some("http://localhost:50151")
+        );
+        assert_eq!(
+            server_url("https://example.org").ok().as_deref(),
+            Some("https://example.org")
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let error = server_url("ftp://x").expect_err("refused");
+        assert!(
+            error.to_string().contains("use http:// or https://"),
+            "{error}"
+        );
+        assert!(server_url("http://").is_err());
     }
 }

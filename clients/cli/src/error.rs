@@ -77,6 +77,50 @@ pub enum Error {
     /// A response lacked a field the contract promises.
     #[error("the server's response has no {0}")]
     Incomplete(&'static str),
+    /// No run, task or artifact has the id given, nor an id starting with it.
+    #[error("{what} {given} does not exist; {}", list_hint(what))]
+    NoSuchId {
+        /// `run`, `task` or `artifact`.
+        what: &'static str,
+        /// The id or prefix given.
+        given: String,
+    },
+    /// More than one id starts with the prefix given.
+    #[error(
+        "{given} could be any of {} {what}s; give more of the id:\n  {}",
+        matches.len(),
+        matches.join("\n  ")
+    )]
+    AmbiguousId {
+        /// `run`, `task` or `artifact`.
+        what: &'static str,
+        /// The prefix given.
+        given: String,
+        /// Each matching id with a short description.
+        matches: Vec<String>,
+    },
+    /// The command line asks for something that cannot be done as asked.
+    #[error("{0}")]
+    Usage(String),
+    /// A task of one kind was given to the command for the other kind.
+    #[error("task {task} is {is}: {what_to_do}")]
+    WrongTaskKind {
+        /// The task's id.
+        task: String,
+        /// What it is: "a review", "an input form".
+        is: &'static str,
+        /// The command that acts on it.
+        what_to_do: String,
+    },
+}
+
+/// Where a person finds the ids of a kind.
+fn list_hint(what: &str) -> &'static str {
+    match what {
+        "run" => "list runs with `orchestra run list`",
+        "task" => "list open tasks with `orchestra inbox` (all with `orchestra inbox --all`)",
+        _ => "list a run's artifacts with `orchestra artifact list RUN`",
+    }
 }
 
 /// The CLI's result type.
@@ -93,12 +137,23 @@ impl Error {
         }
     }
 
+    /// Whether the error is standard output closing early (`| head`), which
+    /// ends a command quietly and successfully, as Unix tools do.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The text a person reads on stderr: one `error:` line (or the
     /// unreachable-server advice), then one indented line per violation.
     pub fn report(&self, server: &str) -> String {
         if let Error::Grpc(status) = self
             && status.code() == Code::Unavailable
         {
+            if let Some(reason) = tls_failure(status) {
+                return format!(
+                    "error: cannot open a TLS connection to {server}: {reason}; if the server speaks plaintext, use http:// instead; if its certificate is signed by a private CA, point $SSL_CERT_FILE at that CA's PEM file"
+                );
+            }
             return format!(
                 "cannot reach Orchestra at {server}: is it running? start it with: orchestra up"
             );
@@ -109,6 +164,22 @@ impl Error {
         }
         text
     }
+}
+
+/// What went wrong setting up TLS, when that is why a connection failed:
+/// rustls reports handshake and certificate faults as `InvalidData` I/O
+/// errors somewhere in the status's chain of sources.
+fn tls_failure(status: &tonic::Status) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return Some(io.to_string());
+        }
+        source = error.source();
+    }
+    None
 }
 
 /// A status's message, or its code when the server sent none.

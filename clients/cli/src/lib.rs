@@ -6,6 +6,7 @@
 //! - [`commands`]: one module per command group; each handler prints its
 //!   result as a table or as JSON.
 //! - [`output`]: tables, JSON, and short forms of names, times and sizes.
+//! - [`ids`]: ids by unique prefix, and `--latest`.
 //! - [`error`]: the one error type and how it is reported.
 //! - [`upload`]: run inputs, inline when small, streamed to the artifact
 //!   store and passed by reference when large.
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod error;
+pub mod ids;
 pub mod output;
 pub mod upload;
 

@@ -2,15 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use orchestra_cli::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let server = cli.server.clone();
+    let cli = Cli::from_env();
+    let server = orchestra_cli::connect::server_url(&cli.server).unwrap_or(cli.server.clone());
     match orchestra_cli::run(cli).await {
         Ok(code) => code,
+        // A reader that stopped reading (`| head`) got what it wanted.
+        Err(error) if error.is_closed_output() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{}", error.report(&server));
             ExitCode::FAILURE

@@ -1,5 +1,10 @@
 //! Printing: JSON documents and lines, tables, and the short forms of enum
 //! names, times, durations and artifact references that every command uses.
+//!
+//! Everything written to standard output goes through [`outln!`],
+//! [`write_out`] or the JSON printers, which return the write's error
+//! instead of panicking as `println!` does, so a closed pipe (`| head`) ends
+//! a command quietly (see `Error::is_closed_output`).
 
 use std::io::Write;
 
@@ -9,6 +14,32 @@ use orchestra_proto::v1 as pb;
 use serde::Serialize;
 
 use crate::error::Result;
+
+/// Writes one line to standard output, like `println!`, but returns the
+/// write's error (a closed pipe) instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes formatted text and a newline to standard output (see [`outln!`]).
+pub fn write_line(text: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(text)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Writes text to standard output and flushes it, so streamed lines show
+/// at once.
+pub fn write_out(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
 
 /// Prints one result as a pretty JSON document (the proto3 JSON mapping).
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -25,6 +56,27 @@ pub fn print_json_line<T: Serialize>(value: &T) -> Result<()> {
     writeln!(out, "{text}")?;
     out.flush()?;
     Ok(())
+}
+
+/// An artifact version as JSON, its content in the most useful form: the
+/// JSON value itself when the content is JSON, `contentText` when it is
+/// other text, and `contentBase64` only for binary content.
+pub fn artifact_json(artifact: &pb::ArtifactVersion) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(artifact).map_err(std::io::Error::other)?;
+    if let Some(fields) = value.as_object_mut() {
+        let base64 = fields.remove("content");
+        let content = &artifact.content;
+        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(content) {
+            fields.insert("content".to_owned(), json);
+        } else if let Ok(text) = std::str::from_utf8(content) {
+            if !text.is_empty() {
+                fields.insert("contentText".to_owned(), text.into());
+            }
+        } else if let Some(base64) = base64 {
+            fields.insert("contentBase64".to_owned(), base64);
+        }
+    }
+    Ok(value)
 }
 
 /// A table with a header row, in the style every command shares.
@@ -219,6 +271,24 @@ mod tests {
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("abc", 3), "abc");
         assert_eq!(clip("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn artifact_content_is_json_when_it_is_json() {
+        let mut artifact = pb::ArtifactVersion {
+            content: br#"{"a":[1,2]}"#.to_vec(),
+            content_inlined: true,
+            ..Default::default()
+        };
+        let value = artifact_json(&artifact).expect("json");
+        assert_eq!(value["content"], serde_json::json!({"a": [1, 2]}));
+        artifact.content = b"<p>hi</p>".to_vec();
+        let value = artifact_json(&artifact).expect("json");
+        assert_eq!(value["contentText"], "<p>hi</p>");
+        assert!(value.get("content").is_none());
+        artifact.content = vec![0xff, 0x00];
+        let value = artifact_json(&artifact).expect("json");
+        assert_eq!(value["contentBase64"], "/wA=");
     }
 
     #[test]

@@ -7,14 +7,15 @@ use orchestra_proto::v1 as pb;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::{ids, outln, output};
 
 /// Submits the file's JSON as `person`. A form that breaks its schema comes
-/// back as INVALID_ARGUMENT, reported with one line per field path.
+/// back as INVALID_ARGUMENT, reported with one line per field path. A
+/// review task is refused here, naming the commands that decide it.
 pub async fn submit(
     connection: &Connection,
     format: OutputFormat,
-    task_id: &str,
+    task: &str,
     path: &Path,
     person: &str,
 ) -> Result<()> {
@@ -26,10 +27,21 @@ pub async fn submit(
         path: path.to_owned(),
         source,
     })?;
+    let task = ids::task(connection, task).await?;
+    if task.kind == pb::HumanTaskKind::Review as i32 {
+        return Err(Error::WrongTaskKind {
+            is: "a review",
+            what_to_do: format!(
+                "decide it with `orchestra review approve|reject|retry {}` (see it with `orchestra review show {}`)",
+                task.id, task.id
+            ),
+            task: task.id,
+        });
+    }
     let response = connection
         .review()
         .submit_input(pb::SubmitInputRequest {
-            task_id: task_id.to_owned(),
+            task_id: task.id,
             content_json: content,
             person: person.to_owned(),
         })
@@ -40,9 +52,10 @@ pub async fn submit(
     }
     let task = response.task.unwrap_or_default();
     let key = task.key.unwrap_or_default();
-    println!(
+    outln!(
         "submitted {} for {} of run {} as {person}",
-        task.output_name, key.phase_id, key.run_id
-    );
-    Ok(())
+        task.output_name,
+        key.phase_id,
+        key.run_id
+    )
 }

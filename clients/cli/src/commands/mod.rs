@@ -2,32 +2,34 @@
 //! to its handler.
 //!
 //! - [`up`]: the whole mesh in this process.
-//! - [`template`]: apply, list, show.
-//! - [`run`]: start, show, list.
-//! - [`watch`]: following a run live, with reconnection.
-//! - [`inbox`]: the human tasks waiting.
+//! - [`template`]: apply, validate, clone, list, show.
+//! - [`run`]: start, show, list, cancel, continue.
+//! - [`watch`]: following a run live, with reconnection, and its event log.
+//! - [`inbox`]: the human tasks waiting, once or live.
 //! - [`input`]: submitting forms.
 //! - [`review`]: showing and deciding reviews.
-//! - [`artifact`]: reading artifacts.
+//! - [`task`]: claiming a task of either kind.
+//! - [`artifact`]: listing, reading and comparing artifacts.
 
 pub mod artifact;
 pub mod inbox;
 pub mod input;
 pub mod review;
 pub mod run;
+pub mod task;
 pub mod template;
 pub mod up;
 pub mod watch;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, InputCommand, RunCommand};
+use crate::cli::{Cli, Command, InputCommand, RunCommand, TaskCommand};
 use crate::connect::Connection;
 use crate::error::Result;
+use crate::ids;
 
 /// Runs the command `cli` names.
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let person = cli.person();
     let format = cli.output;
     if let Command::Up(args) = &cli.command {
         up::up(args).await?;
@@ -38,27 +40,44 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         cli.review_server.as_deref(),
         cli.artifact_server.as_deref(),
     )?;
-    match cli.command {
+    let c = &connection;
+    match &cli.command {
         Command::Up(_) => {}
-        Command::Template(command) => template::template(&connection, format, command).await?,
-        Command::Run(RunCommand::Start(args)) => {
-            return run::start(&connection, format, args).await;
+        Command::Template(command) => template::template(c, format, command).await?,
+        Command::Run(RunCommand::Start(args)) => return run::start(c, format, args).await,
+        Command::Run(RunCommand::Watch(selector)) => {
+            let run = ids::run(c, selector).await?;
+            return watch::watch(c, format, &run).await;
         }
-        Command::Run(RunCommand::Watch { run }) => {
-            return watch::watch(&connection, format, &run).await;
+        Command::Run(RunCommand::Events { run, follow }) => {
+            let run = ids::run(c, run).await?;
+            watch::events(c, format, &run, *follow).await?;
         }
-        Command::Run(RunCommand::Show { run }) => run::show(&connection, format, &run).await?,
+        Command::Run(RunCommand::Show(selector)) => {
+            run::show(c, format, &ids::run(c, selector).await?).await?;
+        }
         Command::Run(RunCommand::List {
             statuses,
             template,
             limit,
-        }) => run::list(&connection, format, &statuses, template, limit).await?,
-        Command::Inbox(args) => inbox::inbox(&connection, format, args).await?,
-        Command::Input(InputCommand::Submit { task, file }) => {
-            input::submit(&connection, format, &task, &file, &person).await?;
+        }) => run::list(c, format, statuses, template.clone(), *limit).await?,
+        Command::Run(RunCommand::Cancel { run, reason }) => {
+            run::cancel(c, format, &ids::run(c, run).await?, reason).await?;
         }
-        Command::Review(command) => review::review(&connection, format, command, &person).await?,
-        Command::Artifact(command) => artifact::artifact(&connection, format, command).await?,
+        Command::Run(RunCommand::Continue {
+            first,
+            phase,
+            latest,
+        }) => run::continue_phase(c, format, first, phase.as_deref(), *latest).await?,
+        Command::Inbox(args) => inbox::inbox(c, format, args).await?,
+        Command::Input(InputCommand::Submit { task, file }) => {
+            input::submit(c, format, task, file, &cli.person()).await?;
+        }
+        Command::Review(command) => review::review(c, format, command, &cli).await?,
+        Command::Task(TaskCommand::Claim { task }) => {
+            task::claim(c, format, task, &cli.person()).await?;
+        }
+        Command::Artifact(command) => artifact::artifact(c, format, command).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

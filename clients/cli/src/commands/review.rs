@@ -2,10 +2,10 @@
 
 use orchestra_proto::v1 as pb;
 
-use crate::cli::{DecideArgs, OutputFormat, ReviewCommand};
+use crate::cli::{Cli, DecideArgs, OutputFormat, ReviewCommand};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::{ids, outln, output};
 
 /// Lines of each item's content shown before it is cut short.
 const ITEM_LINES: usize = 40;
@@ -18,33 +18,31 @@ const LINE_CHARS: usize = 200;
 pub async fn review(
     connection: &Connection,
     format: OutputFormat,
-    command: ReviewCommand,
-    person: &str,
+    command: &ReviewCommand,
+    cli: &Cli,
 ) -> Result<()> {
     let (kind, args) = match command {
-        ReviewCommand::Show { task } => return show(connection, format, &task).await,
+        ReviewCommand::Show { task } => return show(connection, format, task).await,
         ReviewCommand::Approve(args) => (pb::DecisionKind::Approve, args),
         ReviewCommand::Reject(args) => (pb::DecisionKind::Reject, args),
         ReviewCommand::Retry(args) => (pb::DecisionKind::Retry, args),
     };
-    decide(connection, format, kind, args, person).await
+    decide(connection, format, kind, args, cli).await
 }
 
 /// Shows a task with everything needed to act on it.
-async fn show(connection: &Connection, format: OutputFormat, task_id: &str) -> Result<()> {
+async fn show(connection: &Connection, format: OutputFormat, task: &str) -> Result<()> {
+    let task = ids::task(connection, task).await?;
     let response = connection
         .review()
-        .get_task(pb::GetTaskRequest {
-            task_id: task_id.to_owned(),
-        })
+        .get_task(pb::GetTaskRequest { task_id: task.id })
         .await?
         .into_inner();
     if format == OutputFormat::Json {
         return output::print_json(&response);
     }
     let task = response.task.ok_or(Error::Incomplete("task"))?;
-    print!("{}", describe(&task));
-    Ok(())
+    output::write_out(&describe(&task))
 }
 
 /// The text `review show` prints for a task.
@@ -185,25 +183,34 @@ async fn decide(
     connection: &Connection,
     format: OutputFormat,
     kind: pb::DecisionKind,
-    args: DecideArgs,
-    person: &str,
+    args: &DecideArgs,
+    cli: &Cli,
 ) -> Result<()> {
+    let task = ids::task(connection, &args.task).await?;
+    if task.kind == pb::HumanTaskKind::Input as i32 {
+        return Err(Error::WrongTaskKind {
+            is: "an input form",
+            what_to_do: format!("fill it in with `orchestra input submit {} FILE`", task.id),
+            task: task.id,
+        });
+    }
+    let person = cli.person();
     let response = connection
         .review()
         .decide(pb::DecideRequest {
-            task_id: args.task.clone(),
+            task_id: task.id.clone(),
             kind: kind as i32,
-            comment: args.comment,
+            comment: args.comment.clone(),
             selected: args.selected.clone(),
             retry_phases: args.phases.clone(),
-            person: person.to_owned(),
+            person: person.clone(),
         })
         .await?
         .into_inner();
     if format == OutputFormat::Json {
         return output::print_json(&response);
     }
-    let mut line = format!("{} {} as {person}", decision_name(kind as i32), args.task);
+    let mut line = format!("{} {} as {person}", decision_name(kind as i32), task.id);
     let selected = response
         .task
         .and_then(|task| task.decision)
@@ -215,8 +222,7 @@ async fn decide(
     if !args.phases.is_empty() {
         line.push_str(&format!(" (again: {})", args.phases.join(", ")));
     }
-    println!("{line}");
-    Ok(())
+    outln!("{line}")
 }
 
 #[cfg(test)]

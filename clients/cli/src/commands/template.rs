@@ -1,4 +1,4 @@
-//! `orchestra template apply|list|show`.
+//! `orchestra template apply|validate|clone|list|show`.
 //!
 //! Apply bundles on the client: the files a template refers to (schemas,
 //! prompts) are read relative to the template file and sent along with the
@@ -15,19 +15,25 @@ use tonic::Code;
 use crate::cli::{OutputFormat, TemplateCommand};
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::{outln, output};
 
 /// Runs one `template` subcommand.
 pub async fn template(
     connection: &Connection,
     format: OutputFormat,
-    command: TemplateCommand,
+    command: &TemplateCommand,
 ) -> Result<()> {
     match command {
-        TemplateCommand::Apply { file } => apply(connection, format, &file).await,
+        TemplateCommand::Apply { file } => apply(connection, format, file).await,
+        TemplateCommand::Validate { file } => validate(connection, format, file).await,
+        TemplateCommand::Clone {
+            name,
+            new_name,
+            version,
+        } => clone(connection, format, name, new_name, version.unwrap_or(0)).await,
         TemplateCommand::List => list(connection, format).await,
         TemplateCommand::Show { name, version } => {
-            show(connection, format, &name, version.unwrap_or(0)).await
+            show(connection, format, name, version.unwrap_or(0)).await
         }
     }
 }
@@ -48,6 +54,12 @@ fn bundle(path: &Path) -> Result<Bundle> {
         path: path.to_owned(),
         source,
     })?;
+    if source.trim().is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is empty: write the template's YAML or JSON in it (see examples/backtrack/template.yaml)",
+            path.display()
+        )));
+    }
     let Ok(mut template) = Template::parse(&source, Format::Auto) else {
         return Ok(Bundle {
             source,
@@ -78,15 +90,90 @@ fn bundle(path: &Path) -> Result<Bundle> {
     })
 }
 
+/// The source and the files it refers to, as the server takes them.
+fn source(bundle: Bundle) -> pb::TemplateSource {
+    pb::TemplateSource {
+        source: bundle.source,
+        format: pb::TemplateFormat::Unspecified as i32,
+        files: bundle.files,
+    }
+}
+
+/// Asks the server to validate the template without storing it. Faults are
+/// reported as an error (exit 1), one line per field path.
+async fn validate(connection: &Connection, format: OutputFormat, path: &Path) -> Result<()> {
+    let bundle = bundle(path)?;
+    let name = bundle.name.clone();
+    let response = connection
+        .templates()
+        .validate_template(pb::ValidateTemplateRequest {
+            source: Some(source(bundle)),
+        })
+        .await?
+        .into_inner();
+    if format == OutputFormat::Json {
+        output::print_json(&response)?;
+    }
+    if !response.violations.is_empty() {
+        return Err(Error::Invalid {
+            message: format!(
+                "{} has {} fault(s)",
+                path.display(),
+                response.violations.len()
+            ),
+            violations: response
+                .violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect(),
+        });
+    }
+    if format == OutputFormat::Table {
+        outln!(
+            "{} is valid: template {} with {} phases; store it with: orchestra template apply {}",
+            path.display(),
+            name.unwrap_or_default(),
+            response.phases.len(),
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Copies one version of a template under a new name.
+async fn clone(
+    connection: &Connection,
+    format: OutputFormat,
+    name: &str,
+    new_name: &str,
+    version: i32,
+) -> Result<()> {
+    let response = connection
+        .templates()
+        .clone_template(pb::CloneTemplateRequest {
+            source_name: name.to_owned(),
+            source_version: version,
+            new_name: new_name.to_owned(),
+        })
+        .await?
+        .into_inner();
+    if format == OutputFormat::Json {
+        return output::print_json(&response);
+    }
+    let template = response.template.ok_or(Error::Incomplete("template"))?;
+    outln!(
+        "cloned {name} as {} version {}",
+        template.name,
+        template.version
+    )
+}
+
 /// Stores the template as version 1, or as the next version when the name
 /// is taken (nothing new when the content is unchanged).
 async fn apply(connection: &Connection, format: OutputFormat, path: &Path) -> Result<()> {
     let bundle = bundle(path)?;
-    let source = pb::TemplateSource {
-        source: bundle.source,
-        format: pb::TemplateFormat::Unspecified as i32,
-        files: bundle.files,
-    };
+    let name = bundle.name.clone();
+    let source = source(bundle);
     let created = connection
         .templates()
         .create_template(pb::CreateTemplateRequest {
@@ -99,7 +186,7 @@ async fn apply(connection: &Connection, format: OutputFormat, path: &Path) -> Re
             let response = connection
                 .templates()
                 .create_template_version(pb::CreateTemplateVersionRequest {
-                    name: bundle.name.unwrap_or_default(),
+                    name: name.unwrap_or_default(),
                     source: Some(source),
                 })
                 .await?
@@ -116,11 +203,10 @@ async fn apply(connection: &Connection, format: OutputFormat, path: &Path) -> Re
         }),
         OutputFormat::Table => {
             if stored {
-                println!("applied {} version {}", template.name, template.version);
+                outln!("applied {} version {}", template.name, template.version)
             } else {
-                println!("{} unchanged (version {})", template.name, template.version);
+                outln!("{} unchanged (version {})", template.name, template.version)
             }
-            Ok(())
         }
     }
 }
@@ -160,8 +246,7 @@ async fn list(connection: &Connection, format: OutputFormat) -> Result<()> {
             t.description.clone(),
         ]);
     }
-    println!("{table}");
-    Ok(())
+    outln!("{table}")
 }
 
 /// Shows one version and its phases.
@@ -183,7 +268,7 @@ async fn show(
         return output::print_json(&response);
     }
     let template = response.template.ok_or(Error::Incomplete("template"))?;
-    println!(
+    outln!(
         "{} version {}  (created {}, sha256 {})",
         template.name,
         template.version,
@@ -192,9 +277,9 @@ async fn show(
             .content_sha256
             .get(..12)
             .unwrap_or(&template.content_sha256)
-    );
+    )?;
     if !template.description.is_empty() {
-        println!("{}", template.description.trim());
+        outln!("{}", template.description.trim())?;
     }
     let mut table = output::table(["id", "kind", "needs", "output"]);
     for phase in &template.phases {
@@ -209,8 +294,7 @@ async fn show(
             },
         ]);
     }
-    println!("{table}");
-    Ok(())
+    outln!("{table}")
 }
 
 #[cfg(test)]

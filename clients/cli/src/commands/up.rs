@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::UpArgs;
 use crate::error::{Error, Result};
+use crate::outln;
 
 /// Binds, says where Orchestra is and what to do next, and serves.
 pub async fn up(args: &UpArgs) -> Result<()> {
@@ -37,12 +38,12 @@ pub async fn up(args: &UpArgs) -> Result<()> {
         Some(_) => "state in Postgres".to_owned(),
         None => format!("data in {}", args.data_dir.display()),
     };
-    println!("orchestra is up on {url} ({storage})");
-    println!(
+    outln!("orchestra is up on {url} ({storage})")?;
+    outln!(
         "  apply the example:  orchestra{server_flag} template apply examples/backtrack/template.yaml"
-    );
-    println!("  start a run:        orchestra{server_flag} run start backtrack-ui-patch --watch");
-    println!("  stop with Ctrl-C");
+    )?;
+    outln!("  start a run:        orchestra{server_flag} run start backtrack-ui-patch --watch")?;
+    outln!("  stop with Ctrl-C")?;
     orchestra_standalone::serve(options, listener, orchestra_kit::server::shutdown_signal())
         .await
         .map_err(|e| Error::Serve(format!("{e:#}")))

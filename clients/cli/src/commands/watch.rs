@@ -1,5 +1,6 @@
 //! `orchestra run watch`: a run's snapshot, then its events live until it
-//! ends.
+//! ends; and `orchestra run events`: the log replayed from its start, with
+//! how long each phase took.
 //!
 //! The snapshot's `seq` is where the watch starts, and every event's `seq`
 //! is remembered, so when the stream drops (a server restart, say) the
@@ -7,8 +8,7 @@
 //! and nothing is missed. [`Transcript`] turns events into text and is pure,
 //! so its output is tested without a server.
 
-use std::collections::HashMap;
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +19,8 @@ use tonic::Code;
 use crate::cli::OutputFormat;
 use crate::connect::Connection;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::outln;
+use crate::output::{self, write_out};
 
 /// How long the watch keeps reconnecting without receiving anything.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
@@ -41,15 +42,16 @@ pub async fn watch(
     match format {
         OutputFormat::Json => output::print_json_line(&snapshot)?,
         OutputFormat::Table => {
-            println!(
+            outln!(
                 "run {}  {} version {}  {}",
                 run.id,
                 run.template_name,
                 run.template_version,
                 output::run_status(run.status)
-            );
-            println!("{}", super::run::phases_table(&snapshot.phases));
-            print!("{}", open_tasks(&snapshot.phases));
+            )?;
+            outln!("{}", super::run::phases_table(&snapshot.phases))?;
+            write_out(&open_tasks(&snapshot.phases))?;
+            write_out(&super::run::ready_lines(&run, &snapshot.phases))?;
         }
     }
     if is_finished(run.status) {
@@ -58,7 +60,7 @@ pub async fn watch(
             orchestra_kit::time::micros(run.updated_at.as_ref()),
         ));
     } else {
-        follow(connection, format, run_id, &mut transcript).await?;
+        follow(connection, format, run_id, &mut transcript, None).await?;
     }
     let (status, _) = transcript.ended.unwrap_or((run.status, 0));
     if format == OutputFormat::Table {
@@ -93,18 +95,62 @@ async fn snapshot_with_patience(
     }
 }
 
-/// Streams events into the transcript until the run ends, reconnecting
-/// with backoff from the last sequence received whenever the stream drops.
+/// The run's event log from its first event: up to the snapshot taken
+/// first, or with `follow` until the run ends. Table output ends with how
+/// long each phase took; JSON output is one event per line.
+pub async fn events(
+    connection: &Connection,
+    format: OutputFormat,
+    run_id: &str,
+    follow_on: bool,
+) -> Result<()> {
+    let snapshot = super::run::get(connection, run_id).await?;
+    let run = snapshot.run.clone().ok_or(Error::Incomplete("run"))?;
+    let mut transcript = Transcript::replay(&snapshot);
+    if format == OutputFormat::Table {
+        outln!(
+            "run {}  {} version {}  created {}",
+            run.id,
+            run.template_name,
+            run.template_version,
+            output::when(run.created_at.as_ref())
+        )?;
+    }
+    if follow_on {
+        follow(connection, format, run_id, &mut transcript, None).await?;
+    } else if snapshot.seq > 0 {
+        follow(
+            connection,
+            format,
+            run_id,
+            &mut transcript,
+            Some(snapshot.seq),
+        )
+        .await?;
+    }
+    if format == OutputFormat::Table {
+        outln!("{}", transcript.durations_table(output::now_micros()))?;
+        if transcript.ended.is_some() {
+            write_out(&transcript.summary())?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams events into the transcript until the run ends (or, given
+/// `until`, until that sequence), reconnecting with backoff from the last
+/// sequence received whenever the stream drops.
 async fn follow(
     connection: &Connection,
     format: OutputFormat,
     run_id: &str,
     transcript: &mut Transcript,
+    until: Option<i64>,
 ) -> Result<()> {
     let mut backoff = FIRST_BACKOFF;
     let mut last_progress = tokio::time::Instant::now();
     loop {
-        let dropped = match stream_once(connection, format, run_id, transcript).await {
+        let dropped = match stream_once(connection, format, run_id, transcript, until).await {
             Ok(true) => return Ok(()),
             Ok(false) => None,
             Err(Error::Grpc(status)) if is_fatal(status.code()) => return Err(status.into()),
@@ -130,14 +176,19 @@ async fn follow(
     }
 }
 
-/// One WatchRun call from the last sequence seen. True when the run ended;
-/// false when the stream ended before it did.
+/// One WatchRun call from the last sequence seen. True when the run ended
+/// (or the sequence `until` was reached); false when the stream ended
+/// before that.
 async fn stream_once(
     connection: &Connection,
     format: OutputFormat,
     run_id: &str,
     transcript: &mut Transcript,
+    until: Option<i64>,
 ) -> Result<bool> {
+    if until.is_some_and(|until| transcript.last_seq >= until) {
+        return Ok(true);
+    }
     transcript.received_since_connect = false;
     let mut stream = connection
         .runs()
@@ -154,11 +205,16 @@ async fn stream_once(
         }
         transcript.received_since_connect = true;
         let text = transcript.event(&event);
+        let text = if transcript.numbered {
+            number_lines(event.seq, &text)
+        } else {
+            text
+        };
         match format {
             OutputFormat::Table => write_out(&text)?,
             OutputFormat::Json => output::print_json_line(&event)?,
         }
-        if transcript.ended.is_some() {
+        if transcript.ended.is_some() || until.is_some_and(|until| event.seq >= until) {
             return Ok(true);
         }
     }
@@ -211,12 +267,38 @@ fn open_tasks(phases: &[pb::Phase]) -> String {
         .collect()
 }
 
-/// Writes text to stdout and flushes it, so streamed tokens show at once.
-fn write_out(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+/// Each line of an event's text prefixed with the event's sequence.
+fn number_lines(seq: i64, text: &str) -> String {
+    text.lines()
+        .map(|line| format!("{seq:>4}  {line}\n"))
+        .collect()
+}
+
+/// Whether a phase in this state is being worked on, by an executor or a
+/// person: the time it spends so is the time it took.
+fn is_busy(state: i32) -> bool {
+    [
+        pb::PhaseState::Running,
+        pb::PhaseState::WaitingForHuman,
+        pb::PhaseState::ReadyForReview,
+    ]
+    .iter()
+    .any(|s| *s as i32 == state)
+}
+
+/// How long one phase took over the events seen.
+#[derive(Debug, Default, Clone)]
+struct PhaseTime {
+    /// The latest state.
+    state: i32,
+    /// The highest attempt seen.
+    attempts: i32,
+    /// The time spent busy in finished stretches, in microseconds.
+    busy_micros: i64,
+    /// When the current busy stretch began, if the phase is busy now.
+    busy_since: Option<i64>,
+    /// The time the latest attempt spent busy (its stretches only).
+    last_attempt_micros: i64,
 }
 
 /// What a watch has seen, and the text each new event adds.
@@ -238,6 +320,16 @@ pub struct Transcript {
     /// the line is still empty after its prefix was due.
     delta: Option<(String, bool)>,
     width: usize,
+    /// Whether READY phases wait for `orchestra run continue`.
+    manual: bool,
+    /// The run's phases in the template's order.
+    order: Vec<String>,
+    /// How long each phase took, by phase id.
+    times: BTreeMap<String, PhaseTime>,
+    /// Whether streamed model output is left out (an event log).
+    quiet_deltas: bool,
+    /// Whether each line starts with its event's sequence (an event log).
+    pub numbered: bool,
 }
 
 impl Transcript {
@@ -280,7 +372,23 @@ impl Transcript {
                 .max()
                 .unwrap_or(0)
                 .max(12),
+            manual: !run.auto_advance,
+            order: snapshot.phases.iter().map(|p| p.id.clone()).collect(),
+            times: BTreeMap::new(),
+            quiet_deltas: false,
+            numbered: false,
         }
+    }
+
+    /// Starts before the run's first event, to replay its whole log as an
+    /// event log: numbered lines, no streamed model output.
+    pub fn replay(snapshot: &pb::GetRunResponse) -> Transcript {
+        let mut transcript = Transcript::new(snapshot);
+        transcript.last_seq = 0;
+        transcript.started.clear();
+        transcript.quiet_deltas = true;
+        transcript.numbered = true;
+        transcript
     }
 
     /// The text one event adds, and the state it updates.
@@ -289,6 +397,9 @@ impl Transcript {
         let at = orchestra_kit::time::micros(event.time.as_ref());
         let clock = output::clock(event.time.as_ref());
         if let Some(Body::PhaseOutputDelta(delta)) = &event.body {
+            if self.quiet_deltas {
+                return String::new();
+            }
             return self.delta(delta);
         }
         let mut text = self.close_delta();
@@ -305,6 +416,7 @@ impl Transcript {
                 format!("{clock}  run is {}", output::run_status(change.to))
             }
             Some(Body::PhaseStateChanged(change)) => {
+                self.time(at, change);
                 let mut line = self.state_line(&clock, at, change);
                 if change.to == pb::PhaseState::Running as i32
                     && let Some(provider) = self.providers.get(&change.phase_id)
@@ -373,7 +485,64 @@ impl Transcript {
         if let Some(actor) = change.actor.as_ref().filter(|a| !a.id.is_empty()) {
             line.push_str(&format!("  (by {})", actor.id));
         }
+        if self.manual && to == pb::PhaseState::Ready as i32 {
+            line.push_str(&format!(
+                "  move it on with: orchestra run continue {} {}",
+                self.run_id, change.phase_id
+            ));
+        }
         line.trim_end().to_owned()
+    }
+
+    /// Adds a state change to its phase's time: a busy stretch begins when
+    /// the phase enters a busy state and ends when it leaves them.
+    fn time(&mut self, at: i64, change: &pb::PhaseStateChanged) {
+        let time = self.times.entry(change.phase_id.clone()).or_default();
+        if change.attempt > time.attempts {
+            time.attempts = change.attempt;
+            time.last_attempt_micros = 0;
+        }
+        time.state = change.to;
+        match (time.busy_since, is_busy(change.to)) {
+            (None, true) => time.busy_since = Some(at),
+            (Some(since), false) => {
+                time.busy_micros += at - since;
+                time.last_attempt_micros += at - since;
+                time.busy_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// How long each phase took, in the template's order: its state, its
+    /// attempts, the latest attempt's time and the time of every attempt
+    /// together (`+` while it is still going, counted up to `now`).
+    pub fn durations_table(&self, now: i64) -> comfy_table::Table {
+        let mut table =
+            output::table(["phase", "state", "attempts", "last attempt", "all attempts"]);
+        let unlisted = self.times.keys().filter(|id| !self.order.contains(id));
+        let phases = self.order.iter().chain(unlisted);
+        for (phase, time) in phases.filter_map(|id| Some((id, self.times.get(id)?))) {
+            let (open, mark) = match time.busy_since {
+                Some(since) => (now - since, "+"),
+                None => (0, ""),
+            };
+            let took = |micros: i64| {
+                if micros == 0 && mark.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{}{mark}", output::duration(micros))
+                }
+            };
+            table.add_row([
+                phase.clone(),
+                output::phase_state(time.state).to_owned(),
+                time.attempts.to_string(),
+                took(time.last_attempt_micros + open),
+                took(time.busy_micros + open),
+            ]);
+        }
+        table
     }
 
     /// Streamed model output, on lines prefixed `  phase │ `.
@@ -567,6 +736,85 @@ mod tests {
         assert_eq!(
             open_tasks(&phases),
             "context waits for input: orchestra input submit t1 FILE\n"
+        );
+    }
+
+    fn attempt(phase: &str, attempt: i32, to: pb::PhaseState) -> Body {
+        Body::PhaseStateChanged(pb::PhaseStateChanged {
+            phase_id: phase.into(),
+            attempt,
+            to: to as i32,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn an_event_log_adds_up_each_phases_attempts() {
+        let mut t = Transcript::replay(&snapshot());
+        assert_eq!(t.last_seq, 0);
+        let events = [
+            (36_000, attempt("variant_a", 1, pb::PhaseState::Queued)),
+            (36_001, attempt("variant_a", 1, pb::PhaseState::Running)),
+            (36_003, attempt("variant_a", 1, pb::PhaseState::Queued)),
+            (36_004, attempt("variant_a", 2, pb::PhaseState::Running)),
+            (36_009, attempt("variant_a", 2, pb::PhaseState::Completed)),
+            (
+                36_010,
+                attempt("review", 1, pb::PhaseState::WaitingForHuman),
+            ),
+            (36_011, attempt("review", 1, pb::PhaseState::ReadyForReview)),
+        ];
+        for (seq, (seconds, body)) in (1..).zip(events) {
+            let text = t.event(&event(seq, seconds, 0, body));
+            assert!(!text.is_empty());
+        }
+        let table = t.durations_table(36_040 * 1_000_000).to_string();
+        assert!(
+            table.find("variant_a") < table.find("review"),
+            "in the template's order: {table}"
+        );
+        let row = |phase: &str| {
+            table
+                .lines()
+                .find(|l| l.contains(phase))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            row("variant_a"),
+            "variant_a COMPLETED 2 5.0s 7.0s",
+            "{table}"
+        );
+        assert_eq!(
+            row("review"),
+            "review READY_FOR_REVIEW 1 30.0s+ 30.0s+",
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn an_event_log_leaves_out_streamed_output() {
+        let mut t = Transcript::replay(&snapshot());
+        assert_eq!(t.event(&event(1, 36_001, 0, delta("variant_a", "{"))), "");
+        assert_eq!(number_lines(7, "a\nb\n"), "   7  a\n   7  b\n");
+    }
+
+    #[test]
+    fn a_manual_run_says_how_to_move_a_ready_phase_on() {
+        let mut snap = snapshot();
+        if let Some(run) = snap.run.as_mut() {
+            run.auto_advance = false;
+        }
+        let mut t = Transcript::new(&snap);
+        let line = t.event(&event(
+            4,
+            36_000,
+            0,
+            state("context", pb::PhaseState::Ready),
+        ));
+        assert!(
+            line.ends_with("move it on with: orchestra run continue r1 context\n"),
+            "{line}"
         );
     }
 

@@ -196,3 +196,62 @@ pub fn backtrack(file: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// The JSON a command printed (one document).
+pub fn json(ran: &Ran) -> serde_json::Value {
+    serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {ran:#?}"))
+}
+
+/// The open task of `phase` in `run`, from `inbox --output json`.
+pub fn open_task(mesh: &Mesh, run: &str, phase: &str) -> Option<String> {
+    let inbox = mesh.run(&["--output", "json", "inbox", "--run", run]);
+    if inbox.code != Some(0) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(&inbox.stdout).ok()?;
+    value["tasks"].as_array()?.iter().find_map(|task| {
+        (task["key"]["phaseId"] == phase)
+            .then(|| task["id"].as_str().map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// Applies the Backtrack template and starts a run of it; returns its id.
+pub fn start_backtrack(mesh: &Mesh, extra: &[&str]) -> String {
+    mesh.run(&["template", "apply", &backtrack("template.yaml")])
+        .ok();
+    let mut args = vec!["run", "start", "backtrack-ui-patch", "--seed", "5"];
+    args.extend_from_slice(extra);
+    mesh.run(&args).ok().stdout.trim().to_owned()
+}
+
+/// Starts a Backtrack run and fills in its context; returns the run and
+/// its open review task.
+pub fn backtrack_to_review(mesh: &Mesh) -> (String, String) {
+    let run = start_backtrack(mesh, &[]);
+    let context = eventually("the context task", || open_task(mesh, &run, "context"));
+    mesh.run(&[
+        "input",
+        "submit",
+        &context,
+        &backtrack("inputs/context.json"),
+    ])
+    .ok();
+    let review = eventually("the review task", || open_task(mesh, &run, "review"));
+    (run, review)
+}
+
+/// A run's status as `run show --output json` gives it (`RUN_STATUS_…`).
+pub fn run_status(mesh: &Mesh, run: &str) -> String {
+    let shown = mesh.run(&["--output", "json", "run", "show", run]).ok();
+    json(&shown)["run"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until the run's status is `status` (`RUN_STATUS_…`).
+pub fn wait_for_status(mesh: &Mesh, run: &str, status: &str) {
+    eventually(status, || (run_status(mesh, run) == status).then_some(()));
+}

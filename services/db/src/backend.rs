@@ -79,6 +79,8 @@ impl Db {
         postgres: EmbeddedMigrations,
         sqlite: EmbeddedMigrations,
     ) -> Result<()> {
+        distinct_versions::<diesel::pg::Pg>(&postgres)?;
+        distinct_versions::<diesel::sqlite::Sqlite>(&sqlite)?;
         match self {
             Db::Pg(pool) => {
                 let conn = pool.get().await?;
@@ -97,6 +99,28 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// Refuses migrations that share a version (the date-and-number prefix of
+/// their folder): diesel records versions only, so the second of two would
+/// be taken as applied and silently skipped.
+fn distinct_versions<DB: diesel::backend::Backend>(
+    source: &impl diesel::migration::MigrationSource<DB>,
+) -> Result<()> {
+    let migrations = source
+        .migrations()
+        .map_err(|e| Error::Migration(e.to_string()))?;
+    let mut seen = std::collections::BTreeMap::new();
+    for migration in &migrations {
+        let name = migration.name().to_string();
+        let version = migration.name().version().to_string();
+        if let Some(other) = seen.insert(version.clone(), name.clone()) {
+            return Err(Error::Migration(format!(
+                "migrations {other} and {name} share version {version}; give one a later prefix"
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db> {

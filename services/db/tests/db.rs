@@ -164,3 +164,25 @@ async fn an_unreachable_postgres_fails_at_connect() {
     assert!(err.to_string().contains("cannot connect"), "{err}");
     let _ = Backend::Postgres;
 }
+
+const DUP_PG: EmbeddedMigrations = embed_migrations!("tests/migrations_duplicate/postgres");
+const DUP_SQLITE: EmbeddedMigrations = embed_migrations!("tests/migrations_duplicate/sqlite");
+
+/// Two migration folders with one version: diesel would skip the second
+/// as applied; start-up refuses them instead, naming both.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrations_sharing_a_version_are_refused() {
+    let test = TestDb::new(Backend::Sqlite).await;
+    let db = test.connect("dup").await;
+    let error = db
+        .run_migrations(DUP_PG, DUP_SQLITE)
+        .await
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("2026-01-01-000000_a")
+            && message.contains("2026-01-01-000000_b")
+            && message.contains("share version 20260101000000"),
+        "{message}"
+    );
+}

@@ -159,7 +159,14 @@ impl Error {
             );
         }
         let mut text = format!("error: {self}");
-        for (field, description) in self.violations() {
+        let violations = self.violations();
+        // A single fault whose message is already that fault says it once.
+        if let [(field, description)] = violations.as_slice()
+            && text == format!("error: {field}: {description}")
+        {
+            return text;
+        }
+        for (field, description) in violations {
             text.push_str(&format!("\n  {field}: {description}"));
         }
         text
@@ -213,6 +220,15 @@ mod tests {
         assert_eq!(
             Error::Grpc(status).report("x"),
             "error: the template is invalid\n  phases[2].needs[0]: names no phase"
+        );
+    }
+
+    #[test]
+    fn a_single_fault_is_said_once() {
+        let status = orchestra_kit::status::invalid_field("selected", "pick one of a, b");
+        assert_eq!(
+            Error::Grpc(status).report("x"),
+            "error: selected: pick one of a, b"
         );
     }
 

@@ -232,7 +232,34 @@ async fn cancelling_a_run_closes_its_human_tasks(backend: Backend) {
     mesh.stop().await;
 }
 
+/// An input the template does not declare is refused naming it, and the
+/// message says when the template takes none at all.
+async fn an_undeclared_input_is_refused_by_name(backend: Backend) {
+    let mesh = Mesh::start(backend, MeshOptions::default()).await;
+    apply_backtrack(&mesh).await;
+    let refused = mesh
+        .runs()
+        .await
+        .start_run(pb::StartRunRequest {
+            template_name: "backtrack-ui-patch".into(),
+            inputs: [("brief".to_owned(), "{}".to_owned())].into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("backtrack takes no inputs");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&refused),
+        [(
+            "inputs.brief".to_owned(),
+            "template backtrack-ui-patch takes no inputs; remove `brief`".to_owned()
+        )]
+    );
+    mesh.stop().await;
+}
+
 mesh_tests!(
+    an_undeclared_input_is_refused_by_name,
     an_unusable_selection_is_refused_and_the_run_goes_on,
     cancelling_a_run_closes_its_human_tasks,
 );

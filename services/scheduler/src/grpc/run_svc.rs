@@ -82,16 +82,23 @@ impl RunSvc {
             if !template.inputs.contains_key(*name) {
                 violations.push(orchestra_model::Violation::new(
                     field.clone(),
-                    format!(
-                        "template {} declares no input `{name}` (it has: {})",
-                        template.name,
-                        template
-                            .inputs
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    if template.inputs.is_empty() {
+                        format!(
+                            "template {} takes no inputs; remove `{name}`",
+                            template.name
+                        )
+                    } else {
+                        format!(
+                            "template {} declares no input `{name}` (it has: {})",
+                            template.name,
+                            template
+                                .inputs
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
                 ));
             }
         }

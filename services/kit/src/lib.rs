@@ -10,6 +10,8 @@
 //! - [`server`]: the gRPC server every service runs on, with health checking
 //!   and reflection, and the shutdown signal.
 //! - [`status`]: building `tonic::Status` values with `google.rpc` details.
+//! - [`testing`]: starting a service binary with bad settings, for the
+//!   start-up tests every service has.
 //! - [`time`]: protobuf timestamps from the epoch microseconds we store.
 //! - [`telemetry`]: logging set-up.
 
@@ -20,4 +22,5 @@ pub mod server;
 pub mod start;
 pub mod status;
 pub mod telemetry;
+pub mod testing;
 pub mod time;

@@ -4,68 +4,11 @@
 //! with exit status 2 and one line naming the variable and what to do, with
 //! no Rust `Debug` output.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How the binary ended: its exit status and what it wrote on stderr.
-struct Ended {
-    code: Option<i32>,
-    stderr: String,
-}
-
-/// Starts `orchestra-review` in an empty folder with only `vars` set, and waits at
-/// most 20 s for it to stop.
-fn start_with(vars: &[(&str, &str)]) -> Ended {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orchestra-review"))
-        .env_clear()
-        .current_dir(dir.path())
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the service started despite {vars:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    Ended {
-        code: output.status.code(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use orchestra_kit::testing;
 
 /// Asserts the binary stopped for a bad configuration that `says` each text.
 fn refused(vars: &[(&str, &str)], says: &[&str]) -> String {
-    let ended = start_with(vars);
-    assert_eq!(ended.code, Some(2), "{vars:?}: {}", ended.stderr);
-    for text in says {
-        assert!(
-            ended.stderr.contains(text),
-            "{vars:?}: expected {text:?} in {}",
-            ended.stderr
-        );
-    }
-    for debug in ["Os {", "Error: ", "kind: ", "panicked"] {
-        assert!(
-            !ended.stderr.contains(debug),
-            "{vars:?}: Debug output in {}",
-            ended.stderr
-        );
-    }
-    assert_eq!(
-        ended.stderr.trim().lines().count(),
-        1,
-        "one line: {}",
-        ended.stderr
-    );
-    ended.stderr
+    testing::refused(env!("CARGO_BIN_EXE_orchestra-review"), vars, says)
 }
 
 #[test]

@@ -265,10 +265,21 @@ pub struct Output {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SchemaRef {
-    /// A path relative to the template file; [`Template::bundle`] inlines it.
+    /// A path relative to the template file; [`Template::bundle_with`] inlines it.
     File(String),
     /// The schema itself.
     Inline(Value),
+}
+
+impl SchemaRef {
+    /// The schema itself, once bundled; `None` for a file not yet read
+    /// (templates are stored bundled, so a stored one always has it).
+    pub fn inline(&self) -> Option<&Value> {
+        match self {
+            SchemaRef::Inline(value) => Some(value),
+            SchemaRef::File(_) => None,
+        }
+    }
 }
 
 /// A prompt: minijinja text, or (before bundling) a path to a prompt file.
@@ -278,7 +289,7 @@ pub enum SchemaRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum PromptRef {
-    /// A path relative to the template file; [`Template::bundle`] inlines it.
+    /// A path relative to the template file; [`Template::bundle_with`] inlines it.
     File(String),
     /// The template text.
     Text(String),

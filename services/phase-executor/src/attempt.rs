@@ -204,10 +204,8 @@ async fn run_llm(
         .output
         .as_ref()
         .and_then(|o| o.schema.as_ref())
-        .and_then(|s| match s {
-            SchemaRef::Inline(v) => Some(v.clone()),
-            SchemaRef::File(_) => None,
-        });
+        .and_then(SchemaRef::inline)
+        .cloned();
     let request = CompletionRequest {
         model: model.name.clone(),
         system: spec.system.clone(),
@@ -322,10 +320,10 @@ async fn store_output(
             None => ("text/plain", text.into_bytes()),
         },
     };
-    let schema_json = match schema {
-        Some(SchemaRef::Inline(value)) => value.to_string(),
-        _ => String::new(),
-    };
+    let schema_json = schema
+        .and_then(SchemaRef::inline)
+        .map(Value::to_string)
+        .unwrap_or_default();
     // Staged, not published: the output becomes a version only when the
     // scheduler accepts this attempt, so a lost attempt leaves no version.
     let request = pb::StageArtifactRequest {

@@ -295,10 +295,8 @@ impl RunTx {
             .output
             .as_ref()
             .and_then(|o| o.schema.as_ref())
-            .map(|s| match s {
-                orchestra_model::SchemaRef::Inline(v) => v.to_string(),
-                orchestra_model::SchemaRef::File(_) => String::new(),
-            })
+            .and_then(orchestra_model::SchemaRef::inline)
+            .map(ToString::to_string)
             .unwrap_or_default();
         let request = pb::OpenTaskRequest {
             task_id: task_id.clone(),

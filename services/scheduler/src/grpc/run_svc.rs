@@ -162,10 +162,8 @@ impl RunSvc {
                 .inputs
                 .get(name)
                 .and_then(|i| i.schema.as_ref())
-                .map(|s| match s {
-                    orchestra_model::SchemaRef::Inline(v) => v.to_string(),
-                    orchestra_model::SchemaRef::File(_) => String::new(),
-                })
+                .and_then(orchestra_model::SchemaRef::inline)
+                .map(ToString::to_string)
                 .unwrap_or_default();
             let response = self
                 .artifacts

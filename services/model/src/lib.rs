@@ -12,12 +12,14 @@
 //!   descendants), loop bodies flattened.
 //! - [`phase_state`]: the one table of legal phase state transitions.
 //! - [`run_status`]: a run's status, derived from its phase states.
+//! - [`phase_tally`]: counts of phases per state, the status without the phases.
 //! - [`duration`]: durations as templates write them (`30s`).
 //! - [`violation`]: a template fault with its field path.
 
 pub mod duration;
 pub mod graph;
 pub mod phase_state;
+pub mod phase_tally;
 pub mod run_status;
 pub mod template;
 pub mod validate;
@@ -28,6 +30,7 @@ pub use graph::Graph;
 pub use phase_state::{
     InvalidTransition, PhaseClass, PhaseEvent, PhaseState, TRANSITIONS, UnknownName, transition,
 };
+pub use phase_tally::PhaseTally;
 pub use run_status::RunStatus;
 pub use template::{
     Backoff, DurationSpec, FileReader, Format, ModelSpec, OnReject, Output, Phase, PhaseKind,

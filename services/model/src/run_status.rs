@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::phase_state::{PhaseState, UnknownName};
+use crate::phase_tally::PhaseTally;
 
 /// The status of a whole run, as listed and shown to people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,28 +51,7 @@ impl RunStatus {
     ///    phase is `WAITING_FOR_HUMAN` or `READY_FOR_REVIEW`.
     /// 6. `Running` otherwise.
     pub fn derive(states: impl IntoIterator<Item = PhaseState>, cancelled: bool) -> RunStatus {
-        let states: Vec<PhaseState> = states.into_iter().collect();
-        let any = |wanted: &[PhaseState]| states.iter().any(|s| wanted.contains(s));
-        let all_terminal = states.iter().all(|s| s.is_terminal());
-
-        if cancelled || (all_terminal && any(&[PhaseState::Cancelled])) {
-            return RunStatus::Cancelled;
-        }
-        if any(&[PhaseState::Error, PhaseState::Rejected]) {
-            return RunStatus::Failed;
-        }
-        if states.iter().all(|s| *s == PhaseState::Blocked) {
-            return RunStatus::Pending;
-        }
-        if states.iter().all(|s| s.satisfies_dependency()) {
-            return RunStatus::Completed;
-        }
-        let machine_busy = any(&[PhaseState::Queued, PhaseState::Running]);
-        let person_awaited = any(&[PhaseState::WaitingForHuman, PhaseState::ReadyForReview]);
-        if !machine_busy && person_awaited {
-            return RunStatus::WaitingForHuman;
-        }
-        RunStatus::Running
+        PhaseTally::of(states).status(cancelled)
     }
 
     /// Says whether the run has ended: a Retry or Rewind may still reopen it.

@@ -5,17 +5,20 @@ use orchestra_model::{OnReject, PhaseEvent, PhaseKind, PhaseState};
 use orchestra_proto::v1 as pb;
 
 use super::run_tx::RunTx;
-use super::{Engine, HumanResolution};
+use super::{Engine, HumanResolution, in_run_tx};
 use crate::error::{Error, Result};
-use crate::storage::TaskKey;
+use crate::storage::tasks::TaskKey;
 
 impl Engine {
     /// Applies what a person did on a human phase. Idempotent: a report for
     /// an attempt already resolved or superseded changes nothing.
     pub async fn resolve_human(&self, resolution: HumanResolution) -> Result<()> {
         let run_id = resolution.key.run_id.clone();
-        self.change_run(&run_id, move |tx| apply_resolution(tx, resolution))
-            .await
+        in_run_tx!(self, run_id, |tx| -> () {
+            apply_resolution(tx, resolution)?;
+            tx.advance()
+        });
+        Ok(())
     }
 
     /// Marks a review phase ready for review once the review service has
@@ -37,7 +40,7 @@ impl Engine {
 fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
     use pb::HumanResolution as H;
     let index = tx.index(&r.key.phase_id)?;
-    let attempt = tx.phases[index].attempt;
+    let attempt = tx.phase(index).attempt;
     if r.key.attempt < attempt {
         return Ok(()); // superseded by a newer attempt
     }
@@ -114,7 +117,7 @@ fn open_review_before_decision(tx: &mut RunTx, index: usize, state: PhaseState) 
 /// Sends upstream phases back for a new attempt with the reviewer's comment
 /// as feedback, and rewinds everything downstream of them.
 fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) -> Result<()> {
-    let review_id = tx.phases[review].phase_id.clone();
+    let review_id = tx.phase(review).phase_id.clone();
     for phase_id in phases {
         if !tx.is_ancestor(phase_id, &review_id) {
             return Err(Error::invalid_field(
@@ -359,7 +362,7 @@ mod tests {
         ]);
         apply_resolution(&mut tx, resolution(pb::HumanResolution::Rejected, 1)).expect("reject");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[DRAFT].attempt, 2, "draft runs again");
+        assert_eq!(tx.phase(DRAFT).attempt, 2, "draft runs again");
         assert_eq!(tx.state(DRAFT).expect("state"), PhaseState::Queued);
         assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::Blocked);
 
@@ -368,7 +371,7 @@ mod tests {
         tx.apply(DRAFT, PhaseEvent::Complete, "", None)
             .expect("complete");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[REVIEW].attempt, 2);
+        assert_eq!(tx.phase(REVIEW).attempt, 2);
         assert_eq!(
             tx.state(REVIEW).expect("state"),
             PhaseState::WaitingForHuman
@@ -379,7 +382,7 @@ mod tests {
         again.retry_phases = vec!["draft".into()];
         apply_resolution(&mut tx, again).expect("send back again");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[DRAFT].attempt, 3);
+        assert_eq!(tx.phase(DRAFT).attempt, 3);
         assert_eq!(
             tx.feedback(DRAFT).expect("feedback"),
             ["tighter copy", "shorter"],

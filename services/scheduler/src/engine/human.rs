@@ -170,7 +170,7 @@ mod tests {
     //! Human resolutions applied to a run in memory, through the same
     //! [`RunTx`] the engine saves: every resolution in every state of a
     //! review phase, send-backs that nest, and a cancel while a task is
-    //! leased.
+    //! leased; and every change to a phase marked to be saved.
 
     use orchestra_model::{PhaseState, Template};
     use orchestra_proto::v1 as pb;
@@ -270,6 +270,23 @@ mod tests {
     const REVIEW: usize = 2;
     const DRAFT: usize = 1;
 
+    fn rows_of(tx: &RunTx) -> Vec<PhaseRow> {
+        (0..tx.phase_count()).map(|i| tx.phase(i).clone()).collect()
+    }
+
+    /// Every phase row that differs from `before` is marked to be saved.
+    fn assert_changes_saved(before: &[PhaseRow], tx: &RunTx, case: &str) {
+        for (index, row) in before.iter().enumerate() {
+            if format!("{row:?}") != format!("{:?}", tx.phase(index)) {
+                assert!(
+                    tx.is_marked(index),
+                    "{case}: phase {} changed but would not be saved",
+                    row.phase_id
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_resolution_in_every_review_state() {
         use PhaseState::*;
@@ -313,8 +330,10 @@ mod tests {
                 *before,
                 if *before == Approved { Ready } else { Blocked },
             ]);
+            let rows = rows_of(&tx);
             let outcome = apply_resolution(&mut tx, resolution(*kind, 1));
             let case = format!("{kind:?} in {before}");
+            assert_changes_saved(&rows, &tx, &case);
             match after {
                 None => assert!(outcome.is_err(), "{case}: refused"),
                 Some(after) => {
@@ -331,6 +350,33 @@ mod tests {
                     "{case}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_write_to_a_phase_is_saved() {
+        type Write = fn(&mut RunTx);
+        let writes: [(&str, Write); 4] = [
+            ("executor", |tx| tx.set_executor(DRAFT, Some("e1".into()))),
+            ("error", |tx| tx.set_error(DRAFT, "boom")),
+            ("feedback", |tx| {
+                tx.add_feedback(DRAFT, "more").expect("feedback")
+            }),
+            ("output", |tx| {
+                tx.accept_output(DRAFT, &pb::ArtifactRef::default());
+            }),
+        ];
+        for (case, write) in writes {
+            let mut tx = run_in([
+                PhaseState::Completed,
+                PhaseState::Running,
+                PhaseState::Blocked,
+                PhaseState::Blocked,
+            ]);
+            let rows = rows_of(&tx);
+            write(&mut tx);
+            assert_ne!(format!("{rows:?}"), format!("{:?}", rows_of(&tx)), "{case}");
+            assert_changes_saved(&rows, &tx, case);
         }
     }
 
@@ -360,8 +406,10 @@ mod tests {
             PhaseState::ReadyForReview,
             PhaseState::Blocked,
         ]);
+        let rows = rows_of(&tx);
         apply_resolution(&mut tx, resolution(pb::HumanResolution::Rejected, 1)).expect("reject");
         tx.advance().expect("advance");
+        assert_changes_saved(&rows, &tx, "reject");
         assert_eq!(tx.phase(DRAFT).attempt, 2, "draft runs again");
         assert_eq!(tx.state(DRAFT).expect("state"), PhaseState::Queued);
         assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::Blocked);
@@ -419,7 +467,9 @@ mod tests {
             PhaseState::Blocked,
             PhaseState::Blocked,
         ]);
+        let rows = rows_of(&tx);
         cancel(&mut tx, "not needed").expect("cancel");
+        assert_changes_saved(&rows, &tx, "cancel");
         for index in 0..4 {
             assert_eq!(tx.state(index).expect("state"), PhaseState::Cancelled);
         }

@@ -272,6 +272,13 @@ impl RunTx {
         self.withdrawn.insert(self.phases[index].phase_id.clone());
     }
 
+    /// Says whether a phase's row is marked to be saved, for the engine's
+    /// tests.
+    #[cfg(test)]
+    pub(crate) fn is_marked(&self, index: usize) -> bool {
+        self.dirty.contains(&index)
+    }
+
     /// What the change has recorded so far, for the engine's tests.
     #[cfg(test)]
     pub(crate) fn recorded(&self) -> (&[pb::run_event::Body], &[Message], &BTreeSet<String>) {

@@ -149,6 +149,13 @@ pub fn run_message(row: &RunRow) -> Result<pb::Run> {
     })
 }
 
+/// A run's phases as the contract shows them, described by the run's
+/// frozen template.
+pub fn phase_messages(run: &RunRow, phases: &[PhaseRow]) -> Result<Vec<pb::Phase>> {
+    let template = parse_spec(&run.spec_json)?;
+    phases.iter().map(|p| phase_message(p, &template)).collect()
+}
+
 /// A phase as the contract shows it.
 pub fn phase_message(row: &PhaseRow, template: &Template) -> Result<pb::Phase> {
     let spec = template

@@ -3,8 +3,10 @@
 //!
 //! - [`engine`]: every state change, each one transaction; [`engine::run_tx`]
 //!   is the unit of work that applies the transition table to one run.
-//! - [`grpc`]: TemplateService, RunService and TaskService.
-//! - [`storage`]: the scheduler's tables and queries, for both backends.
+//! - [`grpc`]: TemplateService, RunService and TaskService, each handler
+//!   reading its request and handing it to the engine.
+//! - [`storage`]: the scheduler's tables and queries, one module per table,
+//!   for both backends.
 //! - [`outbox`]: hand-offs to the review service that survive restarts.
 //! - [`bus`]: in-process wake-ups after commits; [`listen`]: wake-ups from
 //!   other replicas (Postgres LISTEN/NOTIFY).
@@ -12,22 +14,20 @@
 //! [`Scheduler`] ties them together; `main.rs` and the all-in-one process
 //! only configure and start it.
 
-pub mod bus;
+mod bus;
 pub mod config;
-pub mod convert;
-pub mod engine;
+mod convert;
+mod engine;
 pub mod error;
-pub mod grpc;
-pub mod listen;
-pub mod outbox;
-pub mod storage;
+mod grpc;
+mod listen;
+mod outbox;
+mod storage;
 
 use std::future::Future;
 use std::time::Duration;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use orchestra_db::{Db, DbOptions};
-use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::config::Settings;
 use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_model::Catalog;
@@ -41,11 +41,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 pub use config::Config;
-pub use engine::{Engine, LeaseSettings};
 pub use error::{Error, Result};
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+use engine::{Engine, LeaseSettings};
 
 /// How often expired leases are looked for.
 const LEASE_SWEEP: Duration = Duration::from_millis(250);
@@ -56,7 +54,6 @@ pub struct Scheduler {
     engine: Engine,
     database_url: String,
     review: ReviewServiceClient<Channel>,
-    artifacts: ArtifactServiceClient<Channel>,
     limit: MessageLimit,
 }
 
@@ -91,7 +88,7 @@ impl Scheduler {
         )?)
         .max_decoding_message_size(limit.channel_bytes())
         .max_encoding_message_size(limit.channel_bytes());
-        let db = open_storage(&config.database_url).await?;
+        let db = storage::open(&config.database_url).await?;
         let mut catalog = Catalog::builtin();
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
@@ -102,28 +99,21 @@ impl Scheduler {
                 ttl: config.lease_ttl(),
                 min_attempts_on_expiry: 3,
             },
-            artifacts.clone(),
+            artifacts,
+            limit.clone(),
         );
         Ok(Scheduler {
             engine,
             database_url: config.database_url.clone(),
             review,
-            artifacts,
             limit,
         })
-    }
-
-    /// The engine, for tests and the all-in-one process.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Adds TemplateService, RunService and TaskService, each taking and
     /// sending messages up to the configured limit.
     pub fn add_routes(&self, routes: &mut ServiceRoutes) {
         let bytes = self.limit.channel_bytes();
-        let runs = grpc::run_svc::RunSvc::new(self.engine.clone(), self.artifacts.clone())
-            .with_message_limit(self.limit.clone());
         routes
             .set_message_limit(self.limit.clone())
             .add(
@@ -134,7 +124,7 @@ impl Scheduler {
                 .max_encoding_message_size(bytes),
             )
             .add(
-                RunServiceServer::new(runs)
+                RunServiceServer::new(grpc::run_svc::RunSvc::new(self.engine.clone()))
                     .max_decoding_message_size(bytes)
                     .max_encoding_message_size(bytes),
             )
@@ -189,32 +179,6 @@ impl Scheduler {
         }
         Background(loops)
     }
-}
-
-/// Connects to the scheduler's database (its own schema on Postgres) and
-/// applies pending migrations. A database that cannot be opened is
-/// [`Error::Config`], naming `ORCHESTRA_SCHEDULER_DATABASE_URL`.
-pub async fn open_storage(database_url: &str) -> Result<Db> {
-    let db = Db::connect(
-        database_url,
-        &DbOptions {
-            schema: "scheduler".into(),
-            max_connections: 16,
-        },
-    )
-    .await
-    .map_err(|e| {
-        let variable = Config::variable("database_url");
-        match e {
-            orchestra_db::Error::InvalidUrl { .. } => {
-                ConfigError::database_url(&variable, &e.to_string())
-            }
-            _ => ConfigError::database(&variable, database_url, &e),
-        }
-    })?;
-    db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
-        .await?;
-    Ok(db)
 }
 
 /// Runs the scheduler on a bound listener until `shutdown` resolves.

@@ -1,6 +1,6 @@
 //! Wake-ups from other scheduler replicas: on Postgres, every transaction
 //! that changes runs or the queue sends a NOTIFY on commit
-//! ([`crate::storage::Notify`]); this loop LISTENs on a connection of its
+//! ([`crate::storage::changes::Notify`]); this loop LISTENs on a connection of its
 //! own and wakes this replica's watchers, lease streams and outbox.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::StreamExt;
 
 use crate::bus::Bus;
-use crate::storage::CHANGES_CHANNEL;
+use crate::storage::changes::CHANGES_CHANNEL;
 
 /// Listens until the task is aborted, reconnecting after failures.
 pub async fn run(database_url: String, bus: Bus) {

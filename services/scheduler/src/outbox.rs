@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 
 use crate::engine::Engine;
 use crate::engine::run_tx::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
-use crate::storage::TaskKey;
+use crate::storage::tasks::TaskKey;
 
 /// Delivers hand-offs until `stop` resolves.
 pub async fn run(

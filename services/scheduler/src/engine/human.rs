@@ -5,17 +5,20 @@ use orchestra_model::{OnReject, PhaseEvent, PhaseKind, PhaseState};
 use orchestra_proto::v1 as pb;
 
 use super::run_tx::RunTx;
-use super::{Engine, HumanResolution};
+use super::{Engine, HumanResolution, in_run_tx};
 use crate::error::{Error, Result};
-use crate::storage::TaskKey;
+use crate::storage::tasks::TaskKey;
 
 impl Engine {
     /// Applies what a person did on a human phase. Idempotent: a report for
     /// an attempt already resolved or superseded changes nothing.
     pub async fn resolve_human(&self, resolution: HumanResolution) -> Result<()> {
         let run_id = resolution.key.run_id.clone();
-        self.change_run(&run_id, move |tx| apply_resolution(tx, resolution))
-            .await
+        in_run_tx!(self, run_id, |tx| -> () {
+            apply_resolution(tx, resolution)?;
+            tx.advance()
+        });
+        Ok(())
     }
 
     /// Marks a review phase ready for review once the review service has
@@ -37,7 +40,7 @@ impl Engine {
 fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
     use pb::HumanResolution as H;
     let index = tx.index(&r.key.phase_id)?;
-    let attempt = tx.phases[index].attempt;
+    let attempt = tx.phase(index).attempt;
     if r.key.attempt < attempt {
         return Ok(()); // superseded by a newer attempt
     }
@@ -114,7 +117,7 @@ fn open_review_before_decision(tx: &mut RunTx, index: usize, state: PhaseState) 
 /// Sends upstream phases back for a new attempt with the reviewer's comment
 /// as feedback, and rewinds everything downstream of them.
 fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) -> Result<()> {
-    let review_id = tx.phases[review].phase_id.clone();
+    let review_id = tx.phase(review).phase_id.clone();
     for phase_id in phases {
         if !tx.is_ancestor(phase_id, &review_id) {
             return Err(Error::invalid_field(
@@ -167,7 +170,7 @@ mod tests {
     //! Human resolutions applied to a run in memory, through the same
     //! [`RunTx`] the engine saves: every resolution in every state of a
     //! review phase, send-backs that nest, and a cancel while a task is
-    //! leased.
+    //! leased; and every change to a phase marked to be saved.
 
     use orchestra_model::{PhaseState, Template};
     use orchestra_proto::v1 as pb;
@@ -267,6 +270,23 @@ mod tests {
     const REVIEW: usize = 2;
     const DRAFT: usize = 1;
 
+    fn rows_of(tx: &RunTx) -> Vec<PhaseRow> {
+        (0..tx.phase_count()).map(|i| tx.phase(i).clone()).collect()
+    }
+
+    /// Every phase row that differs from `before` is marked to be saved.
+    fn assert_changes_saved(before: &[PhaseRow], tx: &RunTx, case: &str) {
+        for (index, row) in before.iter().enumerate() {
+            if format!("{row:?}") != format!("{:?}", tx.phase(index)) {
+                assert!(
+                    tx.is_marked(index),
+                    "{case}: phase {} changed but would not be saved",
+                    row.phase_id
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_resolution_in_every_review_state() {
         use PhaseState::*;
@@ -310,8 +330,10 @@ mod tests {
                 *before,
                 if *before == Approved { Ready } else { Blocked },
             ]);
+            let rows = rows_of(&tx);
             let outcome = apply_resolution(&mut tx, resolution(*kind, 1));
             let case = format!("{kind:?} in {before}");
+            assert_changes_saved(&rows, &tx, &case);
             match after {
                 None => assert!(outcome.is_err(), "{case}: refused"),
                 Some(after) => {
@@ -328,6 +350,33 @@ mod tests {
                     "{case}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_write_to_a_phase_is_saved() {
+        type Write = fn(&mut RunTx);
+        let writes: [(&str, Write); 4] = [
+            ("executor", |tx| tx.set_executor(DRAFT, Some("e1".into()))),
+            ("error", |tx| tx.set_error(DRAFT, "boom")),
+            ("feedback", |tx| {
+                tx.add_feedback(DRAFT, "more").expect("feedback")
+            }),
+            ("output", |tx| {
+                tx.accept_output(DRAFT, &pb::ArtifactRef::default());
+            }),
+        ];
+        for (case, write) in writes {
+            let mut tx = run_in([
+                PhaseState::Completed,
+                PhaseState::Running,
+                PhaseState::Blocked,
+                PhaseState::Blocked,
+            ]);
+            let rows = rows_of(&tx);
+            write(&mut tx);
+            assert_ne!(format!("{rows:?}"), format!("{:?}", rows_of(&tx)), "{case}");
+            assert_changes_saved(&rows, &tx, case);
         }
     }
 
@@ -357,9 +406,11 @@ mod tests {
             PhaseState::ReadyForReview,
             PhaseState::Blocked,
         ]);
+        let rows = rows_of(&tx);
         apply_resolution(&mut tx, resolution(pb::HumanResolution::Rejected, 1)).expect("reject");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[DRAFT].attempt, 2, "draft runs again");
+        assert_changes_saved(&rows, &tx, "reject");
+        assert_eq!(tx.phase(DRAFT).attempt, 2, "draft runs again");
         assert_eq!(tx.state(DRAFT).expect("state"), PhaseState::Queued);
         assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::Blocked);
 
@@ -368,7 +419,7 @@ mod tests {
         tx.apply(DRAFT, PhaseEvent::Complete, "", None)
             .expect("complete");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[REVIEW].attempt, 2);
+        assert_eq!(tx.phase(REVIEW).attempt, 2);
         assert_eq!(
             tx.state(REVIEW).expect("state"),
             PhaseState::WaitingForHuman
@@ -379,7 +430,7 @@ mod tests {
         again.retry_phases = vec!["draft".into()];
         apply_resolution(&mut tx, again).expect("send back again");
         tx.advance().expect("advance");
-        assert_eq!(tx.phases[DRAFT].attempt, 3);
+        assert_eq!(tx.phase(DRAFT).attempt, 3);
         assert_eq!(
             tx.feedback(DRAFT).expect("feedback"),
             ["tighter copy", "shorter"],
@@ -416,7 +467,9 @@ mod tests {
             PhaseState::Blocked,
             PhaseState::Blocked,
         ]);
+        let rows = rows_of(&tx);
         cancel(&mut tx, "not needed").expect("cancel");
+        assert_changes_saved(&rows, &tx, "cancel");
         for index in 0..4 {
             assert_eq!(tx.state(index).expect("state"), PhaseState::Cancelled);
         }

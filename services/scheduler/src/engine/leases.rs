@@ -27,7 +27,7 @@ use super::{Engine, in_run_tx, now};
 use crate::error::Result;
 use crate::storage::executors::ExecutorStore;
 use crate::storage::models::{TaskRow, task_state};
-use crate::storage::{Store, TaskKey};
+use crate::storage::tasks::{TaskKey, TaskStore};
 
 /// [`Engine::recovered_at`] while the database is away.
 pub(super) const IN_OUTAGE: i64 = -1;

@@ -1,28 +1,39 @@
 //! The engine: every operation that changes templates, runs, phases and
-//! tasks, each one database transaction. The gRPC layer translates requests
-//! into these calls and their results into responses; nothing else writes.
+//! tasks, each one database transaction, and the streams that follow them.
+//! The gRPC layer translates requests into these calls and their results
+//! into responses; nothing else writes.
+//!
+//! - [`run_tx`]: the unit of work on one run, entered through [`in_run_tx!`];
+//! - [`templates`]: storing and validating templates;
+//! - [`runs`]: starting, reading and steering runs; [`inputs`]: checking and
+//!   storing a new run's inputs; [`watch`]: a run's event stream;
+//! - [`tasks`]: attempts as executors report them; [`leases`]: the Lease
+//!   stream, executors' presence and the sweeps that end lost leases;
+//! - [`human`]: what people did on human phases.
 
 mod human;
+mod inputs;
 mod leases;
 pub mod run_tx;
 mod runs;
 mod tasks;
 mod templates;
+mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use orchestra_db::Db;
+use orchestra_kit::limits::MessageLimit;
 use orchestra_model::{Catalog, Format};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use tonic::transport::Channel;
 
 use crate::bus::Bus;
-use crate::storage::TaskKey;
-use crate::storage::models::TemplateRow;
+use crate::storage::tasks::TaskKey;
 use run_tx::Saved;
 
 /// How leases behave.
@@ -69,17 +80,19 @@ pub struct SourceIn {
     pub files: BTreeMap<String, String>,
 }
 
-/// What a StartRun asks for, its inputs already stored as artifacts.
+/// What a StartRun asks for.
 #[derive(Debug, Clone)]
 pub struct StartRun {
-    /// The new run's id (chosen first so inputs can be stored under it).
-    pub run_id: String,
-    /// The template version to freeze.
-    pub template: TemplateRow,
-    /// Run inputs by name.
-    pub inputs: BTreeMap<String, pb::ArtifactRef>,
-    /// The run's seed.
-    pub seed: u64,
+    /// The template to run.
+    pub template_name: String,
+    /// Its version (0 = latest).
+    pub template_version: i32,
+    /// Run inputs given inline, as JSON text by name.
+    pub inputs: HashMap<String, String>,
+    /// Run inputs uploaded to the artifact store before, by name.
+    pub input_refs: HashMap<String, pb::ArtifactRef>,
+    /// The run's seed (a random one when `None`).
+    pub seed: Option<u64>,
     /// Dispatch READY phases without waiting for a person.
     pub auto_advance: bool,
     /// Makes StartRun idempotent.
@@ -110,22 +123,32 @@ pub struct Engine {
     bus: Bus,
     catalog: Catalog,
     leases: LeaseSettings,
-    /// Publishes an accepted attempt's output (see [`Engine::complete`]).
+    /// Stores run inputs (see [`Engine::start_run`]) and publishes an
+    /// accepted attempt's output (see [`Engine::complete`]).
     artifacts: ArtifactServiceClient<Channel>,
+    /// The largest run input accepted.
+    limit: MessageLimit,
     /// When the database came back after an outage, in epoch micros: 0 when
     /// no outage was seen, [`leases::IN_OUTAGE`] while one lasts.
     recovered_at: Arc<AtomicI64>,
 }
 
-/// Runs one change to one run as a unit of work: opens a transaction, loads
-/// the run under its row lock as `$tx` (`$c` is the connection), evaluates
-/// `$body` (a block whose value is a `Result<$t>`; `return` leaves the block
-/// early), saves what changed and wakes waiters. An `Err` rolls it all back.
+/// Runs one change to one run as a unit of work, the one way a run is
+/// changed: opens a transaction, loads the run under its row lock as `$tx`
+/// (`$c` is the connection, for the body's own queries), evaluates `$body`
+/// (a block whose value is a `Result<$t>`; `return` leaves the block
+/// early), saves what changed, commits and wakes waiters. An `Err` rolls it
+/// all back and leaves the calling function with it; otherwise the macro's
+/// value is the body's. (Creating a run is the same unit of work begun with
+/// [`run_tx::RunTx::new`] instead of a load: see `Engine::start_run`.)
 ///
 /// A macro rather than a method, because the body runs on whichever
 /// backend's connection the pool holds and a closure cannot be generic over
 /// it: [`orchestra_db::db_tx!`] pastes the body once per backend.
 macro_rules! in_run_tx {
+    ($engine:expr, $run_id:expr, |$tx:ident| -> $t:ty $body:block) => {
+        $crate::engine::in_run_tx!($engine, $run_id, |c, $tx| -> $t $body)
+    };
     ($engine:expr, $run_id:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
         let run_id: String = $run_id.to_owned();
         let (value, saved) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
@@ -140,7 +163,7 @@ macro_rules! in_run_tx {
             }
             .await;
             let value = result?;
-            let saved = loaded.save($c, false).await?;
+            let saved = loaded.save($c).await?;
             Ok((value, saved))
         })?;
         $engine.wake(saved);
@@ -154,14 +177,16 @@ fn now() -> i64 {
 }
 
 impl Engine {
-    /// An engine over a migrated database, publishing accepted outputs in
-    /// the artifact store through `artifacts`.
+    /// An engine over a migrated database, storing run inputs (up to
+    /// `limit` each) and publishing accepted outputs in the artifact store
+    /// through `artifacts`.
     pub fn new(
         db: Db,
         bus: Bus,
         catalog: Catalog,
         leases: LeaseSettings,
         artifacts: ArtifactServiceClient<Channel>,
+        limit: MessageLimit,
     ) -> Engine {
         Engine {
             db,
@@ -169,11 +194,12 @@ impl Engine {
             catalog,
             leases,
             artifacts,
+            limit,
             recovered_at: Arc::new(AtomicI64::new(0)),
         }
     }
 
-    /// The database, for reads the gRPC layer makes directly.
+    /// The database, for the outbox dispatcher and to tell the backend.
     pub fn db(&self) -> &Db {
         &self.db
     }

@@ -1,39 +1,88 @@
 //! Starting, reading and steering runs.
 
+use std::collections::BTreeMap;
+
 use orchestra_db::{db_run, db_tx};
 use orchestra_model::{PhaseEvent, PhaseState};
 use orchestra_proto::v1 as pb;
 
 use super::run_tx::{RunTx, Saved};
-use super::{Engine, StartRun, now};
+use super::{Engine, StartRun, in_run_tx, now};
 use crate::error::{Error, Result};
-use crate::storage::models::{EventRow, PhaseRow, RunRow};
-use crate::storage::{RunFilter, Store};
+use crate::storage::models::{PhaseRow, RunRow, TemplateRow};
+use crate::storage::phases::PhaseStore;
+use crate::storage::runs::{RunFilter, RunStore};
+
+/// A run to create, its inputs already stored as artifacts.
+struct NewRun {
+    /// The new run's id (chosen first so inputs can be stored under it).
+    run_id: String,
+    /// The template version to freeze.
+    template: TemplateRow,
+    /// Run inputs by name.
+    inputs: BTreeMap<String, pb::ArtifactRef>,
+    /// The run's seed.
+    seed: u64,
+    /// Dispatch READY phases without waiting for a person.
+    auto_advance: bool,
+    /// Makes StartRun idempotent.
+    request_id: Option<String>,
+}
 
 impl Engine {
+    /// Starts a run of a template version: checks and stores its inputs as
+    /// artifacts under the new run, then creates it. A request id already
+    /// used returns the run it started, and stores nothing.
+    pub async fn start_run(&self, start: StartRun) -> Result<RunRow> {
+        if let Some(id) = &start.request_id
+            && let Some(existing) = self.run_by_request_id(id).await?
+        {
+            return Ok(existing);
+        }
+        let template_row = self
+            .get_template(&start.template_name, start.template_version)
+            .await?;
+        let template = crate::convert::parse_spec(&template_row.spec_json)?;
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let inputs = self
+            .store_inputs(&run_id, &template, &start.inputs, &start.input_refs)
+            .await?;
+        self.create_run(NewRun {
+            run_id,
+            template: template_row,
+            inputs,
+            seed: start.seed.unwrap_or_else(rand_seed),
+            auto_advance: start.auto_advance,
+            request_id: start.request_id,
+        })
+        .await
+    }
+
     /// The run a request id started, if any.
-    pub async fn run_by_request_id(&self, request_id: &str) -> Result<Option<RunRow>> {
+    async fn run_by_request_id(&self, request_id: &str) -> Result<Option<RunRow>> {
         db_run!(&self.db, |c| -> Result<Option<RunRow>> {
             Ok(c.run_by_request_id(request_id).await?)
         })
     }
 
     /// Creates a run: its phases BLOCKED, then advanced as far as they go.
-    pub async fn start_run(&self, start: StartRun) -> Result<RunRow> {
+    /// The one unit of work that begins with [`RunTx::new`] rather than a
+    /// load: the run's rows do not exist yet.
+    async fn create_run(&self, new: NewRun) -> Result<RunRow> {
         let at = now();
-        let template = crate::convert::parse_spec(&start.template.spec_json)?;
+        let template = crate::convert::parse_spec(&new.template.spec_json)?;
         let run = RunRow {
-            id: start.run_id.clone(),
-            template_id: start.template.id.clone(),
-            template_name: start.template.name.clone(),
-            template_version: start.template.version,
-            spec_json: start.template.spec_json.clone(),
+            id: new.run_id.clone(),
+            template_id: new.template.id.clone(),
+            template_name: new.template.name.clone(),
+            template_version: new.template.version,
+            spec_json: new.template.spec_json.clone(),
             status: orchestra_model::RunStatus::Pending.as_str().to_owned(),
-            seed: start.seed as i64,
-            auto_advance: start.auto_advance,
+            seed: new.seed as i64,
+            auto_advance: new.auto_advance,
             cancelled: false,
-            inputs_json: serde_json::to_string(&start.inputs).unwrap_or_else(|_| "{}".into()),
-            request_id: start.request_id.clone(),
+            inputs_json: serde_json::to_string(&new.inputs).unwrap_or_else(|_| "{}".into()),
+            request_id: new.request_id.clone(),
             last_seq: 0,
             created_at: at,
             updated_at: at,
@@ -66,13 +115,13 @@ impl Engine {
             }
             let mut tx = RunTx::new(run, phases, at)?;
             tx.record(pb::run_event::Body::RunStarted(pb::RunStarted {
-                template_name: tx.run.template_name.clone(),
-                template_version: tx.run.template_version,
-                seed: tx.run.seed as u64,
+                template_name: tx.run().template_name.clone(),
+                template_version: tx.run().template_version,
+                seed: tx.run().seed as u64,
             }));
             tx.advance()?;
-            let run_id = tx.run.id.clone();
-            let saved = tx.save(c, true).await?;
+            let run_id = tx.run().id.clone();
+            let saved = tx.save(c).await?;
             let row = c
                 .get_run(&run_id)
                 .await?
@@ -104,41 +153,10 @@ impl Engine {
         })
     }
 
-    /// A run's events after a sequence.
-    pub async fn events_after(
-        &self,
-        run_id: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<EventRow>> {
-        db_run!(&self.db, |c| -> Result<Vec<EventRow>> {
-            Ok(c.events_after(run_id, after, limit).await?)
-        })
-    }
-
-    /// Runs one change to one run in a transaction and wakes waiters.
-    pub(super) async fn change_run<T, F>(&self, run_id: &str, change: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut RunTx) -> Result<T> + Send + 'static,
-    {
-        let run_id = run_id.to_owned();
-        let (value, saved) = db_tx!(&self.db, |c| -> Result<(T, Saved)> {
-            let mut tx = RunTx::load(c, &run_id, now()).await?;
-            let value = change(&mut tx)?;
-            tx.advance()?;
-            let saved = tx.save(c, false).await?;
-            Ok((value, saved))
-        })?;
-        self.wake(saved);
-        Ok(value)
-    }
-
     /// Dispatches a READY phase of a run that does not auto-advance.
     pub async fn continue_phase(&self, run_id: &str, phase_id: &str) -> Result<PhaseRow> {
-        let phase_id = phase_id.to_owned();
-        self.change_run(run_id, move |tx| {
-            let index = tx.index(&phase_id)?;
+        let phase = in_run_tx!(self, run_id, |tx| -> PhaseRow {
+            let index = tx.index(phase_id)?;
             if tx.state(index)? != PhaseState::Ready {
                 return Err(Error::FailedPrecondition(format!(
                     "phase {phase_id} is {}, not READY",
@@ -146,9 +164,11 @@ impl Engine {
                 )));
             }
             tx.dispatch(index)?;
-            Ok(tx.phases[index].clone())
-        })
-        .await
+            let phase = tx.phase(index).clone();
+            tx.advance()?;
+            Ok(phase)
+        });
+        Ok(phase)
     }
 
     /// Cancels every unfinished phase of a run.
@@ -157,10 +177,11 @@ impl Engine {
             "cancelled"
         } else {
             reason
-        }
-        .to_owned();
-        self.change_run(run_id, move |tx| cancel(tx, &reason))
-            .await?;
+        };
+        in_run_tx!(self, run_id, |tx| -> () {
+            cancel(tx, reason)?;
+            tx.advance()
+        });
         Ok(self.get_run(run_id).await?.0)
     }
 }
@@ -168,12 +189,19 @@ impl Engine {
 /// Cancels every unfinished phase of a run: queued and leased tasks are
 /// withdrawn, open human tasks closed (see [`RunTx::apply`]).
 pub(super) fn cancel(tx: &mut RunTx, reason: &str) -> Result<()> {
-    tx.run.cancelled = true;
-    for index in 0..tx.phases.len() {
+    tx.set_cancelled();
+    for index in 0..tx.phase_count() {
         if !tx.state(index)?.is_terminal() {
             tx.apply(index, PhaseEvent::Cancel, reason, None)?;
             tx.withdraw_task(index);
         }
     }
     Ok(())
+}
+
+/// A seed for a run that asked for none.
+fn rand_seed() -> u64 {
+    let uuid = uuid::Uuid::new_v4();
+    let (high, low) = uuid.as_u64_pair();
+    high ^ low
 }

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, SourceIn, now};
 use crate::error::{Error, Result};
-use crate::storage::Store;
 use crate::storage::models::TemplateRow;
+use crate::storage::templates::TemplateStore;
 
 impl Engine {
     /// Parses, bundles and validates a template source.

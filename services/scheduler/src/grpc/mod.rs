@@ -1,5 +1,6 @@
 //! The scheduler's gRPC services: one file per contract service. Each
-//! handler checks its request, calls the engine and shapes the response.
+//! handler reads its request (helpers beside it check the fields), hands it
+//! to the engine and shapes the response; no decision is made here.
 
 pub mod run_svc;
 pub mod task_svc;
@@ -8,7 +9,7 @@ pub mod template_svc;
 use orchestra_proto::v1 as pb;
 
 use crate::error::{Error, Result};
-use crate::storage::TaskKey;
+use crate::storage::tasks::TaskKey;
 
 /// Reads a required attempt key, with field violations under `field`.
 pub(crate) fn attempt_key(key: Option<&pb::AttemptKey>, field: &str) -> Result<TaskKey> {

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::attempt_key;
 use crate::engine::{Engine, HumanResolution};
 use crate::error::Error;
+use crate::storage::tasks::TaskKey;
 
 /// The TaskService handler.
 #[derive(Clone)]
@@ -48,7 +49,7 @@ fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
 fn check_own_output(
     field: &str,
     output: Option<&pb::ArtifactRef>,
-    key: &crate::storage::TaskKey,
+    key: &TaskKey,
 ) -> Result<(), Error> {
     match output {
         Some(output)
@@ -63,6 +64,36 @@ fn check_own_output(
         }
         _ => Ok(()),
     }
+}
+
+/// What a failed attempt reports, as one text: the error (`failed` when
+/// none is given) followed by each violation of its output.
+fn failure_text(request: &pb::FailTaskRequest) -> String {
+    let mut error = request.error.clone();
+    if error.is_empty() {
+        error = "failed".to_owned();
+    }
+    for violation in &request.violations {
+        error.push_str(&format!("; {}: {}", violation.field, violation.description));
+    }
+    error
+}
+
+/// Reads a ResolveHumanPhase request.
+fn human_resolution(request: pb::ResolveHumanPhaseRequest) -> Result<HumanResolution, Error> {
+    let key = attempt_key(request.key.as_ref(), "key")?;
+    let resolution = pb::HumanResolution::try_from(request.resolution)
+        .ok()
+        .filter(|r| *r != pb::HumanResolution::Unspecified)
+        .ok_or_else(|| Error::invalid_field("resolution", "must be set"))?;
+    Ok(HumanResolution {
+        key,
+        resolution,
+        comment: request.comment,
+        actor: request.actor,
+        output: request.output,
+        retry_phases: request.retry_phases,
+    })
 }
 
 #[tonic::async_trait]
@@ -136,13 +167,7 @@ impl TaskService for TaskSvc {
     ) -> Result<Response<pb::FailTaskResponse>, Status> {
         let request = request.into_inner();
         let key = attempt_key(request.key.as_ref(), "key")?;
-        let mut error = request.error.clone();
-        if error.is_empty() {
-            error = "failed".to_owned();
-        }
-        for violation in &request.violations {
-            error.push_str(&format!("; {}: {}", violation.field, violation.description));
-        }
+        let error = failure_text(&request);
         check_own_output("raw_output", request.raw_output.as_ref(), &key)?;
         let will_retry = self
             .engine
@@ -161,22 +186,8 @@ impl TaskService for TaskSvc {
         &self,
         request: Request<pb::ResolveHumanPhaseRequest>,
     ) -> Result<Response<pb::ResolveHumanPhaseResponse>, Status> {
-        let request = request.into_inner();
-        let key = attempt_key(request.key.as_ref(), "key")?;
-        let resolution = pb::HumanResolution::try_from(request.resolution)
-            .ok()
-            .filter(|r| *r != pb::HumanResolution::Unspecified)
-            .ok_or_else(|| Error::invalid_field("resolution", "must be set"))?;
-        self.engine
-            .resolve_human(HumanResolution {
-                key,
-                resolution,
-                comment: request.comment,
-                actor: request.actor,
-                output: request.output,
-                retry_phases: request.retry_phases,
-            })
-            .await?;
+        let resolution = human_resolution(request.into_inner())?;
+        self.engine.resolve_human(resolution).await?;
         Ok(Response::new(pb::ResolveHumanPhaseResponse {}))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use orchestra_model::Format;
+use orchestra_model::{Format, ValidTemplate, Violation};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::template_service_server::TemplateService;
 use tonic::{Request, Response, Status};
@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::{phase_definitions, template_message};
 use crate::engine::{Engine, SourceIn};
 use crate::error::Error;
+use crate::storage::models::TemplateRow;
 
 /// The TemplateService handler.
 #[derive(Clone)]
@@ -42,6 +43,35 @@ fn source_in(source: Option<pb::TemplateSource>) -> Result<SourceIn, Error> {
         format,
         files: source.files.into_iter().collect::<BTreeMap<_, _>>(),
     })
+}
+
+/// The token of the page after `rows`: empty when `rows` was the last page.
+fn next_page_token(rows: &[TemplateRow], limit: i64) -> String {
+    match rows.last() {
+        Some(row) if rows.len() as i64 == limit => row.name.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A validation's outcome as the contract shows it: the phases of a valid
+/// template, or the faults of an invalid one.
+fn validation(outcome: Result<ValidTemplate, Vec<Violation>>) -> pb::ValidateTemplateResponse {
+    match outcome {
+        Ok(valid) => pb::ValidateTemplateResponse {
+            violations: Vec::new(),
+            phases: phase_definitions(valid.template()),
+        },
+        Err(violations) => pb::ValidateTemplateResponse {
+            violations: violations
+                .into_iter()
+                .map(|v| pb::FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                })
+                .collect(),
+            phases: Vec::new(),
+        },
+    }
 }
 
 #[tonic::async_trait]
@@ -103,18 +133,12 @@ impl TemplateService for TemplateSvc {
             .engine
             .list_templates(&request.page_token, limit)
             .await?;
-        let next_page_token = if rows.len() as i64 == limit {
-            rows.last().map(|r| r.name.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let templates = rows
-            .iter()
-            .map(template_message)
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::ListTemplatesResponse {
-            templates,
-            next_page_token,
+            next_page_token: next_page_token(&rows, limit),
+            templates: rows
+                .iter()
+                .map(template_message)
+                .collect::<Result<Vec<_>, _>>()?,
         }))
     }
 
@@ -147,22 +171,6 @@ impl TemplateService for TemplateSvc {
         request: Request<pb::ValidateTemplateRequest>,
     ) -> Result<Response<pb::ValidateTemplateResponse>, Status> {
         let source = source_in(request.into_inner().source)?;
-        let response = match self.engine.validate(&source) {
-            Ok(valid) => pb::ValidateTemplateResponse {
-                violations: Vec::new(),
-                phases: phase_definitions(valid.template()),
-            },
-            Err(violations) => pb::ValidateTemplateResponse {
-                violations: violations
-                    .into_iter()
-                    .map(|v| pb::FieldViolation {
-                        field: v.field,
-                        description: v.description,
-                    })
-                    .collect(),
-                phases: Vec::new(),
-            },
-        };
-        Ok(Response::new(response))
+        Ok(Response::new(validation(self.engine.validate(&source))))
     }
 }

@@ -5,12 +5,14 @@
 use std::future::Future;
 
 use diesel::QueryResult;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
-use super::Store;
-use super::models::{ExecutorRow, TaskRow};
+use super::models::{ExecutorRow, TaskRow, task_state};
+use super::schema::{executors, tasks};
 
 /// The executors' presence and suspension, on one connection.
-pub trait ExecutorStore: Store {
+pub trait ExecutorStore: Send {
     /// Records a new Lease stream: the executor is present and, having
     /// reconnected, no longer suspended.
     fn register_executor(
@@ -156,16 +158,4 @@ macro_rules! impl_executor_store {
     };
 }
 
-mod backends {
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-
-    use super::super::models::{ExecutorRow, TaskRow, task_state};
-    use super::super::schema::{executors, tasks};
-    use super::ExecutorStore;
-
-    impl_executor_store!(diesel_async::AsyncPgConnection);
-    impl_executor_store!(
-        diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
-    );
-}
+orchestra_db::impl_for_connections!(impl_executor_store);

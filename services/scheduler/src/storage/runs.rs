@@ -1,0 +1,124 @@
+//! Queries over `runs`: creating a run, the row lock every change to it
+//! takes first, and reading runs back one at a time or a page at a time.
+
+use std::future::Future;
+
+use diesel::QueryResult;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::RunRow;
+use super::schema::runs;
+
+/// Filters and paging for [`RunStore::list_runs`].
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only these statuses (any when empty).
+    pub statuses: Vec<String>,
+    /// Only this template (any when `None`).
+    pub template_name: Option<String>,
+    /// Only runs older than this `(created_at, id)`, newest first.
+    pub before: Option<(i64, String)>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Runs, on one connection.
+pub trait RunStore: Send {
+    /// Stores a new run.
+    fn insert_run(&mut self, row: RunRow) -> impl Future<Output = QueryResult<()>> + Send;
+    /// One run.
+    fn get_run(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<RunRow>>> + Send;
+    /// The run a StartRun request id made.
+    fn run_by_request_id(
+        &mut self,
+        request_id: &str,
+    ) -> impl Future<Output = QueryResult<Option<RunRow>>> + Send;
+    /// Takes the run's row lock for the rest of the transaction (a write on
+    /// both backends): every change to a run is serialized on it. Returns
+    /// the rows touched (0 when the run does not exist).
+    fn lock_run(&mut self, id: &str, now: i64) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// Saves a run's status, cancel flag and last sequence.
+    fn update_run(&mut self, row: &RunRow) -> impl Future<Output = QueryResult<()>> + Send;
+    /// Runs newest first.
+    fn list_runs(
+        &mut self,
+        filter: &RunFilter,
+    ) -> impl Future<Output = QueryResult<Vec<RunRow>>> + Send;
+}
+
+macro_rules! impl_run_store {
+    ($conn:ty) => {
+        impl RunStore for $conn {
+            async fn insert_run(&mut self, row: RunRow) -> QueryResult<()> {
+                diesel::insert_into(runs::table)
+                    .values(row)
+                    .execute(self)
+                    .await
+                    .map(drop)
+            }
+
+            async fn get_run(&mut self, id: &str) -> QueryResult<Option<RunRow>> {
+                runs::table
+                    .find(id)
+                    .select(RunRow::as_select())
+                    .first(self)
+                    .await
+                    .optional()
+            }
+
+            async fn run_by_request_id(&mut self, request_id: &str) -> QueryResult<Option<RunRow>> {
+                runs::table
+                    .filter(runs::request_id.eq(request_id))
+                    .select(RunRow::as_select())
+                    .first(self)
+                    .await
+                    .optional()
+            }
+
+            async fn lock_run(&mut self, id: &str, now: i64) -> QueryResult<usize> {
+                diesel::update(runs::table.find(id))
+                    .set(runs::updated_at.eq(now))
+                    .execute(self)
+                    .await
+            }
+
+            async fn update_run(&mut self, row: &RunRow) -> QueryResult<()> {
+                diesel::update(runs::table.find(&row.id))
+                    .set((
+                        runs::status.eq(&row.status),
+                        runs::cancelled.eq(row.cancelled),
+                        runs::last_seq.eq(row.last_seq),
+                        runs::updated_at.eq(row.updated_at),
+                    ))
+                    .execute(self)
+                    .await
+                    .map(drop)
+            }
+
+            async fn list_runs(&mut self, filter: &RunFilter) -> QueryResult<Vec<RunRow>> {
+                let mut query = runs::table.select(RunRow::as_select()).into_boxed();
+                if !filter.statuses.is_empty() {
+                    query = query.filter(runs::status.eq_any(filter.statuses.clone()));
+                }
+                if let Some(name) = &filter.template_name {
+                    query = query.filter(runs::template_name.eq(name.clone()));
+                }
+                if let Some((created_at, id)) = &filter.before {
+                    query = query.filter(
+                        runs::created_at.lt(*created_at).or(runs::created_at
+                            .eq(*created_at)
+                            .and(runs::id.lt(id.clone()))),
+                    );
+                }
+                query
+                    .order((runs::created_at.desc(), runs::id.desc()))
+                    .limit(filter.limit)
+                    .load(self)
+                    .await
+            }
+        }
+    };
+}
+
+orchestra_db::impl_for_connections!(impl_run_store);

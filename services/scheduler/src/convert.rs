@@ -81,9 +81,14 @@ pub fn stored_state(row: &PhaseRow) -> Result<PhaseState> {
 
 /// Parses a stored run status.
 pub fn stored_status(row: &RunRow) -> Result<RunStatus> {
-    row.status
+    stored_status_of(&row.status)
+}
+
+/// Parses a run status column.
+pub fn stored_status_of(status: &str) -> Result<RunStatus> {
+    status
         .parse()
-        .map_err(|_| Error::Corrupt(format!("run status `{}`", row.status)))
+        .map_err(|_| Error::Corrupt(format!("run status `{status}`")))
 }
 
 /// Parses a frozen template spec.

@@ -40,7 +40,7 @@ impl Engine {
 fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
     use pb::HumanResolution as H;
     let index = tx.index(&r.key.phase_id)?;
-    let attempt = tx.phase(index).attempt;
+    let attempt = tx.phase(index)?.attempt;
     if r.key.attempt < attempt {
         return Ok(()); // superseded by a newer attempt
     }
@@ -62,7 +62,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             if state == PhaseState::WaitingForHuman {
                 tx.apply(index, PhaseEvent::Complete, "submitted", actor)?;
                 if let Some(output) = &r.output {
-                    tx.accept_output(index, output);
+                    tx.accept_output(index, output)?;
                 }
             }
         }
@@ -71,7 +71,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             if tx.state(index)? == PhaseState::ReadyForReview {
                 tx.apply(index, PhaseEvent::Approve, &r.comment, actor)?;
                 if let Some(output) = &r.output {
-                    tx.accept_output(index, output);
+                    tx.accept_output(index, output)?;
                 }
             }
         }
@@ -89,7 +89,7 @@ fn apply_resolution(tx: &mut RunTx, r: HumanResolution) -> Result<()> {
             };
             tx.apply(index, PhaseEvent::Reject, &r.comment, actor)?;
             if let Some(output) = &r.output {
-                tx.accept_output(index, output);
+                tx.accept_output(index, output)?;
             }
             if !retry_phases.is_empty() {
                 send_back(tx, index, &retry_phases, &r.comment)?;
@@ -117,7 +117,7 @@ fn open_review_before_decision(tx: &mut RunTx, index: usize, state: PhaseState) 
 /// Sends upstream phases back for a new attempt with the reviewer's comment
 /// as feedback, and rewinds everything downstream of them.
 fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) -> Result<()> {
-    let review_id = tx.phase(review).phase_id.clone();
+    let review_id = tx.phase(review)?.phase_id.clone();
     for phase_id in phases {
         if !tx.is_ancestor(phase_id, &review_id) {
             return Err(Error::invalid_field(
@@ -142,7 +142,7 @@ fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) ->
                 "an upstream phase was sent back",
                 None,
             )?;
-            tx.withdraw_task(index);
+            tx.withdraw_task(index)?;
         }
     }
     for phase_id in phases {
@@ -156,7 +156,7 @@ fn send_back(tx: &mut RunTx, review: usize, phases: &[String], comment: &str) ->
             continue;
         }
         if matches!(kind, PhaseKind::Llm | PhaseKind::Function) && !state.is_terminal() {
-            tx.withdraw_task(index);
+            tx.withdraw_task(index)?;
             tx.apply(index, PhaseEvent::Rewind, "sent back by review", None)?;
         } else {
             tx.apply(index, PhaseEvent::Retry, comment, None)?;
@@ -219,6 +219,7 @@ mod tests {
             last_seq: 0,
             created_at: 0,
             updated_at: 0,
+            phase_tally: String::new(),
         };
         let phases = template
             .phases
@@ -243,9 +244,13 @@ mod tests {
                 .then(|| format!("task-{}", phase.id)),
                 executor_id: None,
                 feedback_json: "[]".into(),
+                // Counted by RunTx::new from the states.
+                unmet_needs: 0,
             })
             .collect();
-        RunTx::new(run, phases, 1_000).expect("run")
+        let frozen =
+            std::sync::Arc::new(crate::engine::frozen::Frozen::new(&template).expect("frozen"));
+        RunTx::new(run, phases, frozen, 1_000).expect("run")
     }
 
     fn resolution(kind: pb::HumanResolution, attempt: i32) -> HumanResolution {
@@ -271,13 +276,15 @@ mod tests {
     const DRAFT: usize = 1;
 
     fn rows_of(tx: &RunTx) -> Vec<PhaseRow> {
-        (0..tx.phase_count()).map(|i| tx.phase(i).clone()).collect()
+        (0..tx.phase_count())
+            .map(|i| tx.phase(i).expect("loaded").clone())
+            .collect()
     }
 
     /// Every phase row that differs from `before` is marked to be saved.
     fn assert_changes_saved(before: &[PhaseRow], tx: &RunTx, case: &str) {
         for (index, row) in before.iter().enumerate() {
-            if format!("{row:?}") != format!("{:?}", tx.phase(index)) {
+            if format!("{row:?}") != format!("{:?}", tx.phase(index).expect("loaded")) {
                 assert!(
                     tx.is_marked(index),
                     "{case}: phase {} changed but would not be saved",
@@ -357,13 +364,16 @@ mod tests {
     fn every_write_to_a_phase_is_saved() {
         type Write = fn(&mut RunTx);
         let writes: [(&str, Write); 4] = [
-            ("executor", |tx| tx.set_executor(DRAFT, Some("e1".into()))),
-            ("error", |tx| tx.set_error(DRAFT, "boom")),
+            ("executor", |tx| {
+                tx.set_executor(DRAFT, Some("e1".into())).expect("executor")
+            }),
+            ("error", |tx| tx.set_error(DRAFT, "boom").expect("error")),
             ("feedback", |tx| {
                 tx.add_feedback(DRAFT, "more").expect("feedback")
             }),
             ("output", |tx| {
-                tx.accept_output(DRAFT, &pb::ArtifactRef::default());
+                tx.accept_output(DRAFT, &pb::ArtifactRef::default())
+                    .expect("output")
             }),
         ];
         for (case, write) in writes {
@@ -410,7 +420,11 @@ mod tests {
         apply_resolution(&mut tx, resolution(pb::HumanResolution::Rejected, 1)).expect("reject");
         tx.advance().expect("advance");
         assert_changes_saved(&rows, &tx, "reject");
-        assert_eq!(tx.phase(DRAFT).attempt, 2, "draft runs again");
+        assert_eq!(
+            tx.phase(DRAFT).expect("loaded").attempt,
+            2,
+            "draft runs again"
+        );
         assert_eq!(tx.state(DRAFT).expect("state"), PhaseState::Queued);
         assert_eq!(tx.state(REVIEW).expect("state"), PhaseState::Blocked);
 
@@ -419,7 +433,7 @@ mod tests {
         tx.apply(DRAFT, PhaseEvent::Complete, "", None)
             .expect("complete");
         tx.advance().expect("advance");
-        assert_eq!(tx.phase(REVIEW).attempt, 2);
+        assert_eq!(tx.phase(REVIEW).expect("loaded").attempt, 2);
         assert_eq!(
             tx.state(REVIEW).expect("state"),
             PhaseState::WaitingForHuman
@@ -430,7 +444,7 @@ mod tests {
         again.retry_phases = vec!["draft".into()];
         apply_resolution(&mut tx, again).expect("send back again");
         tx.advance().expect("advance");
-        assert_eq!(tx.phase(DRAFT).attempt, 3);
+        assert_eq!(tx.phase(DRAFT).expect("loaded").attempt, 3);
         assert_eq!(
             tx.feedback(DRAFT).expect("feedback"),
             ["tighter copy", "shorter"],

@@ -4,6 +4,7 @@
 //! into responses; nothing else writes.
 //!
 //! - [`run_tx`]: the unit of work on one run, entered through [`in_run_tx!`];
+//!   [`frozen`]: each template version parsed once for all its runs;
 //! - [`templates`]: storing and validating templates;
 //! - [`runs`]: starting, reading and steering runs; [`inputs`]: checking and
 //!   storing a new run's inputs; [`watch`]: a run's event stream;
@@ -11,6 +12,7 @@
 //!   stream, executors' presence and the sweeps that end lost leases;
 //! - [`human`]: what people did on human phases.
 
+mod frozen;
 mod human;
 mod inputs;
 mod leases;
@@ -128,6 +130,8 @@ pub struct Engine {
     artifacts: ArtifactServiceClient<Channel>,
     /// The largest run input accepted.
     limit: MessageLimit,
+    /// Parsed templates, shared by every change to their runs.
+    frozen: frozen::FrozenCache,
     /// When the database came back after an outage, in epoch micros: 0 when
     /// no outage was seen, [`leases::IN_OUTAGE`] while one lasts.
     recovered_at: Arc<AtomicI64>,
@@ -142,6 +146,10 @@ pub struct Engine {
 /// value is the body's. (Creating a run is the same unit of work begun with
 /// [`run_tx::RunTx::new`] instead of a load: see `Engine::start_run`.)
 ///
+/// `scope = Scope::Phase(id)` before the closure loads only that phase and
+/// what finishing it can move (the hot path); without it every phase is
+/// loaded.
+///
 /// A macro rather than a method, because the body runs on whichever
 /// backend's connection the pool holds and a closure cannot be generic over
 /// it: [`orchestra_db::db_tx!`] pastes the body once per backend.
@@ -149,14 +157,25 @@ macro_rules! in_run_tx {
     ($engine:expr, $run_id:expr, |$tx:ident| -> $t:ty $body:block) => {
         $crate::engine::in_run_tx!($engine, $run_id, |c, $tx| -> $t $body)
     };
-    ($engine:expr, $run_id:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
+    ($engine:expr, $run_id:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {
+        $crate::engine::in_run_tx!(
+            $engine, $run_id, scope = $crate::engine::run_tx::Scope::All, |$c, $tx| -> $t $body
+        )
+    };
+    ($engine:expr, $run_id:expr, scope = $scope:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
         let run_id: String = $run_id.to_owned();
         let (value, saved) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
             $t,
             $crate::engine::run_tx::Saved
         )> {
-            let mut loaded =
-                $crate::engine::run_tx::RunTx::load($c, &run_id, $crate::engine::now()).await?;
+            let mut loaded = $crate::engine::run_tx::RunTx::load(
+                $c,
+                &$engine.frozen,
+                &run_id,
+                $scope,
+                $crate::engine::now(),
+            )
+            .await?;
             let result: $crate::error::Result<$t> = async {
                 let $tx = &mut loaded;
                 $body
@@ -195,6 +214,7 @@ impl Engine {
             leases,
             artifacts,
             limit,
+            frozen: frozen::FrozenCache::default(),
             recovered_at: Arc::new(AtomicI64::new(0)),
         }
     }

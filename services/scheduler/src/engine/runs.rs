@@ -70,7 +70,12 @@ impl Engine {
     /// load: the run's rows do not exist yet.
     async fn create_run(&self, new: NewRun) -> Result<RunRow> {
         let at = now();
-        let template = crate::convert::parse_spec(&new.template.spec_json)?;
+        let frozen = match self.frozen.get(&new.template.id) {
+            Some(frozen) => frozen,
+            None => self
+                .frozen
+                .insert(&new.template.id, &new.template.spec_json)?,
+        };
         let run = RunRow {
             id: new.run_id.clone(),
             template_id: new.template.id.clone(),
@@ -86,12 +91,11 @@ impl Engine {
             last_seq: 0,
             created_at: at,
             updated_at: at,
+            phase_tally: String::new(),
         };
-        let phases: Vec<PhaseRow> = template
-            .walk_phases()
-            .into_iter()
-            .enumerate()
-            .map(|(idx, (_, phase))| PhaseRow {
+        let phases: Vec<PhaseRow> = (0..frozen.len())
+            .filter_map(|idx| frozen.spec(idx).map(|phase| (idx, phase)))
+            .map(|(idx, phase)| PhaseRow {
                 run_id: run.id.clone(),
                 phase_id: phase.id.clone(),
                 idx: idx as i32,
@@ -105,6 +109,8 @@ impl Engine {
                 human_task_id: None,
                 executor_id: None,
                 feedback_json: "[]".to_owned(),
+                // Counted when the run is wrapped for its first change.
+                unmet_needs: 0,
             })
             .collect();
         let (row, saved) = db_tx!(&self.db, |c| -> Result<(RunRow, Saved)> {
@@ -113,7 +119,7 @@ impl Engine {
             {
                 return Ok((existing, Saved::default()));
             }
-            let mut tx = RunTx::new(run, phases, at)?;
+            let mut tx = RunTx::new(run, phases, frozen.clone(), at)?;
             tx.record(pb::run_event::Body::RunStarted(pb::RunStarted {
                 template_name: tx.run().template_name.clone(),
                 template_version: tx.run().template_version,
@@ -164,7 +170,7 @@ impl Engine {
                 )));
             }
             tx.dispatch(index)?;
-            let phase = tx.phase(index).clone();
+            let phase = tx.phase(index)?.clone();
             tx.advance()?;
             Ok(phase)
         });
@@ -193,7 +199,7 @@ pub(super) fn cancel(tx: &mut RunTx, reason: &str) -> Result<()> {
     for index in 0..tx.phase_count() {
         if !tx.state(index)?.is_terminal() {
             tx.apply(index, PhaseEvent::Cancel, reason, None)?;
-            tx.withdraw_task(index);
+            tx.withdraw_task(index)?;
         }
     }
     Ok(())

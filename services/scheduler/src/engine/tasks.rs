@@ -6,7 +6,7 @@ use orchestra_model::{PhaseEvent, PhaseState};
 use orchestra_proto::v1 as pb;
 use tonic::Code;
 
-use super::run_tx::RunTx;
+use super::run_tx::{RunTx, Scope};
 use super::{Engine, in_run_tx, now};
 use crate::convert::parse_ref;
 use crate::error::{Error, Result};
@@ -35,7 +35,13 @@ impl Engine {
     async fn try_lease(&self, candidate: TaskRow, executor_id: &str) -> Result<Option<pb::Task>> {
         let executor_id = executor_id.to_owned();
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
-        let task = in_run_tx!(self, &candidate.run_id, |c, tx| -> Option<pb::Task> {
+        let phase_id = candidate.phase_id.clone();
+        let scope = Scope::Phase(&phase_id);
+        let task = in_run_tx!(self, &candidate.run_id, scope = scope, |c,
+                                                                       tx|
+         -> Option<
+            pb::Task,
+        > {
             let key = TaskKey {
                 run_id: candidate.run_id.clone(),
                 phase_id: candidate.phase_id.clone(),
@@ -51,7 +57,7 @@ impl Engine {
             }
             let index = tx.index(&key.phase_id)?;
             tx.apply(index, PhaseEvent::Start, "", None)?;
-            tx.set_executor(index, Some(executor_id.clone()));
+            tx.set_executor(index, Some(executor_id.clone()))?;
             let spec = tx.spec(index)?.clone();
             let feedback = tx.feedback(index)?;
             let phase_spec_json = serde_json::to_string(&spec)
@@ -127,7 +133,8 @@ impl Engine {
 
     /// Streams model output to the run's watchers.
     pub async fn progress(&self, key: &TaskKey, lease_id: &str, delta: String) -> Result<()> {
-        in_run_tx!(self, &key.run_id, |c, tx| -> () {
+        let scope = Scope::Phase(&key.phase_id);
+        in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> () {
             Self::check_lease(c, key, lease_id).await?;
             tx.record(pb::run_event::Body::PhaseOutputDelta(
                 pb::PhaseOutputDelta {
@@ -157,15 +164,16 @@ impl Engine {
         output: Option<pb::ArtifactRef>,
     ) -> Result<()> {
         let artifacts = self.artifacts.clone();
-        in_run_tx!(self, &key.run_id, |c, tx| -> () {
+        let scope = Scope::Phase(&key.phase_id);
+        in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> () {
             let index = tx.index(&key.phase_id)?;
             let task = c.get_task(key).await?;
             if let Some(task) = &task
                 && task.state == task_state::DONE
                 && task.lease_id.as_deref() == Some(lease_id)
-                && tx.phase(index).attempt == key.attempt
+                && tx.phase(index)?.attempt == key.attempt
                 && tx.state(index)? == PhaseState::Completed
-                && same_output(tx.phase(index).output_json.as_deref(), output.as_ref())?
+                && same_output(tx.phase(index)?.output_json.as_deref(), output.as_ref())?
             {
                 return Ok(());
             }
@@ -176,9 +184,9 @@ impl Engine {
             };
             c.set_task_state(key, task_state::DONE).await?;
             tx.apply(index, PhaseEvent::Complete, "", None)?;
-            tx.set_executor(index, None);
+            tx.set_executor(index, None)?;
             if let Some(output) = &accepted {
-                tx.accept_output(index, output);
+                tx.accept_output(index, output)?;
             }
             tx.advance()?;
             Ok(())
@@ -200,14 +208,15 @@ impl Engine {
         raw_output: Option<pb::ArtifactRef>,
     ) -> Result<bool> {
         let artifacts = self.artifacts.clone();
-        let retry = in_run_tx!(self, &key.run_id, |c, tx| -> bool {
+        let scope = Scope::Phase(&key.phase_id);
+        let retry = in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> bool {
             let index = tx.index(&key.phase_id)?;
             if let Some(task) = c.get_task(key).await?
                 && task.state == task_state::DONE
                 && task.lease_id.as_deref() == Some(lease_id)
             {
                 // A repeated report: already applied.
-                return Ok(tx.phase(index).attempt > key.attempt);
+                return Ok(tx.phase(index)?.attempt > key.attempt);
             }
             Self::check_lease(c, key, lease_id).await?;
             if let Some(raw) = &raw_output {
@@ -233,8 +242,8 @@ impl Engine {
             tx.requeue(index, error)?;
         } else {
             tx.apply(index, PhaseEvent::Fail, error, None)?;
-            tx.set_error(index, error);
-            tx.set_executor(index, None);
+            tx.set_error(index, error)?;
+            tx.set_executor(index, None)?;
         }
         tx.advance()
     }

@@ -5,7 +5,9 @@
 //! - [`schema`] and [`models`]: the tables as diesel sees them, and their rows.
 //! - [`templates`], [`runs`], [`phases`], [`events`], [`tasks`],
 //!   [`executors`]: each table's queries as a trait over one connection.
-//! - [`changes`]: the NOTIFY that tells other replicas about a commit.
+//! - [`changes`]: the NOTIFY that tells other replicas about a commit;
+//!   [`bulk`]: many rows in one go. Both differ by backend, so each is
+//!   written once per connection type.
 //!
 //! The outbox's table and queries are the shared ones of
 //! [`orchestra_db::outbox`].
@@ -16,6 +18,7 @@
 //! transaction; the engine above stays generic over the traits with no
 //! diesel bounds at all.
 
+pub(crate) mod bulk;
 pub(crate) mod changes;
 pub(crate) mod events;
 pub(crate) mod executors;

@@ -38,10 +38,57 @@ pub struct RunRow {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Phases per state ([`orchestra_model::PhaseTally`]); '' for a run
+    /// stored before the tally existed.
+    pub phase_tally: String,
+}
+
+/// A run's row without its frozen template: what a change to the run reads
+/// and writes. The template is read once per version and cached.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = runs, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct RunHead {
+    pub id: String,
+    pub template_id: String,
+    pub template_name: String,
+    pub template_version: i32,
+    pub status: String,
+    pub seed: i64,
+    pub auto_advance: bool,
+    pub cancelled: bool,
+    pub inputs_json: String,
+    pub request_id: Option<String>,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub phase_tally: String,
+}
+
+impl RunRow {
+    /// The row without its template.
+    pub fn head(&self) -> RunHead {
+        RunHead {
+            id: self.id.clone(),
+            template_id: self.template_id.clone(),
+            template_name: self.template_name.clone(),
+            template_version: self.template_version,
+            status: self.status.clone(),
+            seed: self.seed,
+            auto_advance: self.auto_advance,
+            cancelled: self.cancelled,
+            inputs_json: self.inputs_json.clone(),
+            request_id: self.request_id.clone(),
+            last_seq: self.last_seq,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            phase_tally: self.phase_tally.clone(),
+        }
+    }
 }
 
 /// One phase of one run.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = phases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 #[diesel(treat_none_as_null = true)]
 pub struct PhaseRow {
@@ -58,10 +105,14 @@ pub struct PhaseRow {
     pub human_task_id: Option<String>,
     pub executor_id: Option<String>,
     pub feedback_json: String,
+    /// How many of the phase's needs are not yet satisfied; -1 for a run
+    /// stored before this was counted.
+    pub unmet_needs: i32,
 }
 
 /// One event of a run's log.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct EventRow {
     pub run_id: String,
@@ -72,6 +123,7 @@ pub struct EventRow {
 
 /// One attempt of a machine phase in the queue.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct TaskRow {
     pub run_id: String,

@@ -7,7 +7,7 @@ use diesel::QueryResult;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::RunRow;
+use super::models::{RunHead, RunRow};
 use super::schema::runs;
 
 /// Filters and paging for [`RunStore::list_runs`].
@@ -38,8 +38,13 @@ pub trait RunStore: Send {
     /// both backends): every change to a run is serialized on it. Returns
     /// the rows touched (0 when the run does not exist).
     fn lock_run(&mut self, id: &str, now: i64) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// Saves a run's status, cancel flag and last sequence.
-    fn update_run(&mut self, row: &RunRow) -> impl Future<Output = QueryResult<()>> + Send;
+    /// One run without its frozen template: what a change to it reads.
+    fn get_run_head(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = QueryResult<Option<RunHead>>> + Send;
+    /// Saves a run's status, cancel flag, last sequence and phase tally.
+    fn update_run(&mut self, row: &RunHead) -> impl Future<Output = QueryResult<()>> + Send;
     /// Runs newest first.
     fn list_runs(
         &mut self,
@@ -67,6 +72,15 @@ macro_rules! impl_run_store {
                     .optional()
             }
 
+            async fn get_run_head(&mut self, id: &str) -> QueryResult<Option<RunHead>> {
+                runs::table
+                    .find(id)
+                    .select(RunHead::as_select())
+                    .first(self)
+                    .await
+                    .optional()
+            }
+
             async fn run_by_request_id(&mut self, request_id: &str) -> QueryResult<Option<RunRow>> {
                 runs::table
                     .filter(runs::request_id.eq(request_id))
@@ -83,13 +97,14 @@ macro_rules! impl_run_store {
                     .await
             }
 
-            async fn update_run(&mut self, row: &RunRow) -> QueryResult<()> {
+            async fn update_run(&mut self, row: &RunHead) -> QueryResult<()> {
                 diesel::update(runs::table.find(&row.id))
                     .set((
                         runs::status.eq(&row.status),
                         runs::cancelled.eq(row.cancelled),
                         runs::last_seq.eq(row.last_seq),
                         runs::updated_at.eq(row.updated_at),
+                        runs::phase_tally.eq(&row.phase_tally),
                     ))
                     .execute(self)
                     .await

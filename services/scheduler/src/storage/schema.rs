@@ -30,6 +30,7 @@ diesel::table! {
         last_seq -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        phase_tally -> Text,
     }
 }
 
@@ -48,6 +49,7 @@ diesel::table! {
         human_task_id -> Nullable<Text>,
         executor_id -> Nullable<Text>,
         feedback_json -> Text,
+        unmet_needs -> Integer,
     }
 }
 

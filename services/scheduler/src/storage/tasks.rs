@@ -24,8 +24,8 @@ pub struct TaskKey {
 
 /// The task queue, on one connection.
 pub trait TaskStore: Send {
-    /// Queues an attempt.
-    fn insert_task(&mut self, row: TaskRow) -> impl Future<Output = QueryResult<()>> + Send;
+    /// Queues attempts, in as few statements as the backend allows.
+    fn insert_tasks(&mut self, rows: Vec<TaskRow>) -> impl Future<Output = QueryResult<()>> + Send;
     /// One attempt's task.
     fn get_task(
         &mut self,
@@ -83,12 +83,8 @@ pub trait TaskStore: Send {
 macro_rules! impl_task_store {
     ($conn:ty) => {
         impl TaskStore for $conn {
-            async fn insert_task(&mut self, row: TaskRow) -> QueryResult<()> {
-                diesel::insert_into(tasks::table)
-                    .values(row)
-                    .execute(self)
-                    .await
-                    .map(drop)
+            async fn insert_tasks(&mut self, rows: Vec<TaskRow>) -> QueryResult<()> {
+                super::bulk::BulkInsert::insert_task_rows(self, rows).await
             }
 
             async fn get_task(&mut self, key: &TaskKey) -> QueryResult<Option<TaskRow>> {

@@ -46,6 +46,7 @@ fn run(id: &str, template_name: &str, status: &str, created_at: i64) -> RunRow {
         last_seq: 0,
         created_at,
         updated_at: created_at,
+        phase_tally: String::new(),
     }
 }
 
@@ -197,11 +198,15 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
             human_task_id: None,
             executor_id: None,
             feedback_json: "[]".into(),
+            unmet_needs: 0,
         }])
         .await?;
-        c.insert_task(task("r", "p", "function", 100)).await?;
-        c.insert_task(task("r", "later", "function", 500)).await?;
-        c.insert_task(task("r", "model", "llm", 100)).await?;
+        c.insert_tasks(vec![
+            task("r", "p", "function", 100),
+            task("r", "later", "function", 500),
+            task("r", "model", "llm", 100),
+        ])
+        .await?;
 
         let due = c.due_tasks(&["function".into()], 200, 10).await?;
         assert_eq!(
@@ -274,6 +279,7 @@ where
         last_seq: 0,
         created_at: 1,
         updated_at: 1,
+        phase_tally: String::new(),
     })
     .await?;
     for phase in ["a", "b"] {
@@ -291,9 +297,10 @@ where
             human_task_id: None,
             executor_id: None,
             feedback_json: "[]".into(),
+            unmet_needs: 0,
         }])
         .await?;
-        c.insert_task(TaskRow {
+        c.insert_tasks(vec![TaskRow {
             run_id: "r".into(),
             phase_id: phase.into(),
             attempt: 1,
@@ -304,7 +311,7 @@ where
             executor_id: None,
             lease_deadline: 0,
             created_at: 1,
-        })
+        }])
         .await?;
     }
     Ok(())

@@ -21,7 +21,7 @@ impl RunTx {
         let spec = self.spec(index)?.clone();
         let task_id = uuid::Uuid::now_v7().to_string();
         let inputs = self.resolve_inputs(index)?;
-        let phase = self.phase_mut(index);
+        let phase = self.phase_mut(index)?;
         phase.human_task_id = Some(task_id.clone());
         let key = pb::AttemptKey {
             run_id: phase.run_id.clone(),
@@ -79,9 +79,9 @@ impl RunTx {
     /// Closes the open human task of a phase the run no longer waits on
     /// (the run was cancelled, the phase rewound), so it leaves the inbox
     /// and a late answer on it is refused.
-    pub(super) fn close_human_task(&mut self, index: usize, why: &str, detail: &str) {
-        let Some(task_id) = self.phases[index].human_task_id.clone() else {
-            return;
+    pub(super) fn close_human_task(&mut self, index: usize, why: &str, detail: &str) -> Result<()> {
+        let Some(task_id) = self.phase(index)?.human_task_id.clone() else {
+            return Ok(());
         };
         let request = pb::CloseTaskRequest {
             task_id: task_id.clone(),
@@ -97,5 +97,6 @@ impl RunTx {
             request.encode_to_vec(),
             self.now,
         ));
+        Ok(())
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE phases DROP COLUMN unmet_needs;
+ALTER TABLE runs DROP COLUMN phase_tally;

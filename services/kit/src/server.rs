@@ -160,8 +160,18 @@ pub async fn serve(
     }
     let size_limit = Arc::new(routes.limit.clone());
     let limits = routes.server_limits.clone();
-    // The layers every request passes, outermost first.
-    let stack = tower::ServiceBuilder::new()
+    // The layers every request passes, outermost first. The queue splits
+    // them in two: its worker task owns the inner half.
+    let admitted = tower::ServiceBuilder::new()
+        // At most this many requests are handled at once, on any connection.
+        .concurrency_limit(limits.max_in_flight)
+        // A request above the message limit is refused in plain words.
+        .layer(SizeErrorsLayer { limit: size_limit })
+        .service(routes.builder.routes().prepare());
+    // Requests beyond the concurrency limit wait here, in arrival order.
+    let (queue, worker) = tower::buffer::Buffer::pair(admitted, limits.max_queued.max(1));
+    let worker = tokio::spawn(worker);
+    let service = tower::ServiceBuilder::new()
         // Shed and timed-out requests become statuses a client understands.
         .layer(OverloadLayer {
             timeout: limits.request_timeout,
@@ -171,22 +181,19 @@ pub async fn serve(
         .timeout(limits.request_timeout)
         // A request that finds the queue full is refused at once.
         .load_shed()
-        // Requests beyond the concurrency limit wait here, in arrival order.
-        .buffer(limits.max_queued.max(1))
-        // At most this many requests are handled at once, on any connection.
-        .concurrency_limit(limits.max_in_flight)
-        // A request above the message limit is refused in plain words.
-        .layer(SizeErrorsLayer { limit: size_limit })
-        .into_inner();
-    tonic::transport::Server::builder()
+        .service(queue);
+    let served = tonic::transport::Server::builder()
         // grpc-web callers (through the gateway or directly) speak HTTP/1.1.
         .accept_http1(true)
-        // A span per RPC, named by its method, over every layer below.
+        // A span per RPC, named by its method, over every layer above.
         .trace_fn(rpc_span)
-        .layer(stack)
-        .add_routes(routes.builder.routes())
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
-        .await
+        .serve_with_incoming_shutdown(service, incoming(listener), shutdown)
+        .await;
+    // The worker ends once the server has dropped the queue, and drops the
+    // services (their database pools, say) as it ends: wait for that, so a
+    // service started again at once finds its SQLite files free.
+    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    served
 }
 
 /// The connections a listener accepts, each with TCP_NODELAY set: without

@@ -184,6 +184,34 @@ async fn two_hundred_concurrent_requests_pass_at_default_limits() {
     }
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn the_services_are_dropped_when_serve_returns() {
+    /// Held by the service; its receiver learns when the service is gone.
+    #[derive(Clone)]
+    struct Holder(#[allow(dead_code)] Arc<oneshot::Sender<()>>);
+    impl NamedService for Holder {
+        const NAME: &'static str = "test.Holder";
+    }
+    impl tower_service::Service<http::Request<Body>> for Holder {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            std::future::ready(Ok(Status::not_found("held").into_http()))
+        }
+    }
+    let (held, mut gone) = oneshot::channel();
+    let mut routes = ServiceRoutes::new();
+    routes.add(Holder(Arc::new(held)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve(routes, listener, async {}).await.expect("served");
+    // A database pool inside would be closed by now, not a moment later.
+    assert_eq!(gone.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+}
+
 /// Records the `method` field of every `rpc` span.
 #[derive(Clone, Default)]
 struct Methods(Arc<Mutex<Vec<String>>>);

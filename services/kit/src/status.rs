@@ -39,18 +39,27 @@ pub fn invalid_field(field: &str, description: &str) -> Status {
     invalid_argument(&format!("{field}: {description}"), [(field, description)])
 }
 
-/// The `(field, description)` pairs of a status's BadRequest detail; empty
-/// when it has none. For clients and tests.
-pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+/// The violations of a status's BadRequest detail; empty when it has none.
+/// For clients.
+pub fn violations(status: &Status) -> Vec<Violation> {
     status
         .get_details_bad_request()
         .map(|bad| {
             bad.field_violations
                 .into_iter()
-                .map(|v| (v.field, v.description))
+                .map(|v| Violation::new(v.field, v.description))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// [`violations`] as `(field, description)` pairs, which tests compare
+/// against literals.
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    violations(status)
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect()
 }
 
 /// UNAVAILABLE while the service's database is away (restarting, or its

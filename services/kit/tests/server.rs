@@ -226,10 +226,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Methods {
         struct Visit<'a>(&'a Mutex<Vec<String>>);
         impl tracing::field::Visit for Visit<'_> {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "method" {
-                    if let Ok(mut methods) = self.0.lock() {
-                        methods.push(format!("{value:?}"));
-                    }
+                if field.name() == "method"
+                    && let Ok(mut methods) = self.0.lock()
+                {
+                    methods.push(format!("{value:?}"));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! to the store and turning its error into a status through the one
 //! mapping in [`crate::error`].
 //!
-//! - [`artifact_svc`]: `orchestra.v1.ArtifactService`.
+//! - `orchestra.v1.ArtifactService`: [`artifact_svc`].
 
 pub mod artifact_svc;
 

@@ -1,6 +1,6 @@
 //! The gRPC layer: one handler per proto service.
 //!
-//! - [`provider_svc`]: `orchestra.v1.ProviderService`, listing the providers.
+//! - `orchestra.v1.ProviderService`, listing the providers: [`provider_svc`].
 
 pub mod provider_svc;
 

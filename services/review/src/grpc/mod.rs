@@ -2,7 +2,7 @@
 //! calling the [`crate::Review`] actions and packing their answers; errors
 //! become statuses in `error.rs`.
 //!
-//! - [`review_svc`]: `orchestra.v1.ReviewService`.
+//! - `orchestra.v1.ReviewService`: [`review_svc`].
 
 pub mod review_svc;
 

@@ -4,9 +4,10 @@
 //!
 //! Each service crate keeps its own `thiserror` enum with the same variants
 //! (`InvalidArgument { message, violations }`, `NotFound`, `AlreadyExists`,
-//! `FailedPrecondition`, `Unavailable`, `Db`, `Corrupt`, `Internal`,
-//! `Config`, `Server`, and `ResourceExhausted` where it refuses sizes) and
-//! maps it to `tonic::Status` once, in its `error.rs`, with [`crate::status`].
+//! `FailedPrecondition`, `Unavailable`, `Internal`, `Config`, `Server`; `Db`
+//! and `Corrupt` where it stores data, `ResourceExhausted` where it refuses
+//! sizes) and maps it to `tonic::Status` once, in its `error.rs`, with
+//! [`crate::status`].
 
 /// One fault of a request or a template: the path of the field and what is
 /// wrong with it. The model crate's type, shared by every service.

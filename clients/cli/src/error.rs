@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use tonic::Code;
 
+use orchestra_kit::config::ConfigError;
+use orchestra_kit::error::Violation;
+
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,8 +43,8 @@ pub enum Error {
     Invalid {
         /// What was refused.
         message: String,
-        /// `(field path, description)` per fault.
-        violations: Vec<(String, String)>,
+        /// One fault per field path.
+        violations: Vec<Violation>,
     },
     /// `--server` is not a URL tonic can dial.
     #[error("--server {url} is not a usable address: {reason}")]
@@ -68,6 +71,10 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A setting or flag `orchestra up` was given cannot be used; the
+    /// message names it. Exit status 2, as the service binaries use.
+    #[error("{0}")]
+    Config(ConfigError),
     /// The embedded services stopped with an error.
     #[error("orchestra stopped: {0}")]
     Serve(String),
@@ -129,9 +136,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// The field violations the error carries (from a `google.rpc.BadRequest`
     /// detail, or found locally); empty when none.
-    pub fn violations(&self) -> Vec<(String, String)> {
+    pub fn violations(&self) -> Vec<Violation> {
         match self {
-            Error::Grpc(status) => orchestra_kit::status::field_violations(status),
+            Error::Grpc(status) => orchestra_kit::status::violations(status),
             Error::Invalid { violations, .. } => violations.clone(),
             _ => Vec::new(),
         }
@@ -161,15 +168,27 @@ impl Error {
         let mut text = format!("error: {self}");
         let violations = self.violations();
         // A single fault whose message is already that fault says it once.
-        if let [(field, description)] = violations.as_slice()
-            && text == format!("error: {field}: {description}")
+        if let [violation] = violations.as_slice()
+            && text == format!("error: {violation}")
         {
             return text;
         }
-        for (field, description) in violations {
-            text.push_str(&format!("\n  {field}: {description}"));
+        for violation in violations {
+            text.push_str(&format!("\n  {violation}"));
         }
         text
+    }
+
+    /// The exit status the error ends the process with: 2 for a setting or
+    /// flag that cannot be used (a taken port included), as every Orchestra
+    /// binary does; 1 for anything else.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::AddressInUse { .. } | Error::Listen { .. } => {
+                orchestra_kit::start::CONFIG_EXIT
+            }
+            _ => 1,
+        }
     }
 }
 

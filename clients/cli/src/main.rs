@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         Err(error) if error.is_closed_output() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{}", error.report(&server));
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_status())
         }
     }
 }

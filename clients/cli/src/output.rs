@@ -127,13 +127,6 @@ pub fn task_state(value: i32) -> &'static str {
     pb::HumanTaskState::try_from(value).map_or("?", |s| short(s.as_str_name(), "HUMAN_TASK_STATE_"))
 }
 
-/// Epoch microseconds now.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 /// A timestamp's time of day in UTC, `HH:MM:SS`.
 pub fn clock(timestamp: Option<&Timestamp>) -> String {
     let micros = orchestra_kit::time::micros(timestamp);
@@ -172,7 +165,9 @@ pub fn age(timestamp: Option<&Timestamp>) -> String {
     if timestamp.is_none() {
         return "-".to_owned();
     }
-    let seconds = (now_micros() - orchestra_kit::time::micros(timestamp)).max(0) / 1_000_000;
+    let seconds = (orchestra_kit::time::now_micros() - orchestra_kit::time::micros(timestamp))
+        .max(0)
+        / 1_000_000;
     match seconds {
         s if s < 60 => format!("{s}s"),
         s if s < 3_600 => format!("{}m", s / 60),

@@ -153,7 +153,7 @@ async fn upload(connection: &Connection, name: &str, path: &Path) -> Result<pb::
                 path.display(),
                 status.message()
             ),
-            violations: orchestra_kit::status::field_violations(&status),
+            violations: orchestra_kit::status::violations(&status),
         },
         _ => Error::Grpc(status),
     })?;

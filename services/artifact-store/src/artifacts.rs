@@ -3,6 +3,8 @@
 //! gRPC layer only forwards and maps errors.
 
 use futures::stream::{self, BoxStream, StreamExt};
+
+use orchestra_kit::error::{InvalidArgument as _, Violation};
 use orchestra_proto::v1::{
     Actor, ArtifactRef, ArtifactVersion, DiffArtifactsRequest, DiffArtifactsResponse,
     FieldViolation, GetArtifactHistoryRequest, GetArtifactHistoryResponse, GetArtifactRequest,
@@ -18,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::storage::contents::find_content;
 use crate::storage::models::{ContentRow, NewVersion, PutOutcome, VersionRecord, Visibility};
 use crate::storage::versions;
-use crate::validation::{Schema, Violation, sha256_hex};
+use crate::validation::{Schema, sha256_hex};
 
 /// Content chunks in order, as ReadArtifactContent sends them.
 pub(crate) type ContentStream = BoxStream<'static, Result<Vec<u8>>>;
@@ -57,7 +59,7 @@ impl ArtifactStore {
         let key = request.key.unwrap_or_default();
         let mut violations = key_violations(&key);
         if request.name.trim().is_empty() {
-            violations.push(("name".to_owned(), "is required".to_owned()));
+            violations.push(Violation::new("name", "is required"));
         }
         if !violations.is_empty() {
             return Err(Error::InvalidArgument {
@@ -281,11 +283,11 @@ impl ArtifactStore {
     }
 }
 
-fn put_violations(request: &PutArtifactRequest) -> Vec<(String, String)> {
+fn put_violations(request: &PutArtifactRequest) -> Vec<Violation> {
     let mut violations = Vec::new();
     let mut require = |field: &str, value: &str| {
         if value.trim().is_empty() {
-            violations.push((field.to_owned(), "is required".to_owned()));
+            violations.push(Violation::new(field, "is required"));
         }
     };
     let key = request.key.clone().unwrap_or_default();
@@ -294,33 +296,36 @@ fn put_violations(request: &PutArtifactRequest) -> Vec<(String, String)> {
     require("name", &request.name);
     require("media_type", &request.media_type);
     if key.attempt < 1 {
-        violations.push(("key.attempt".to_owned(), "must be at least 1".to_owned()));
+        violations.push(Violation::new("key.attempt", "must be at least 1"));
     }
     violations
 }
 
-fn key_violations(key: &orchestra_proto::v1::AttemptKey) -> Vec<(String, String)> {
+fn key_violations(key: &orchestra_proto::v1::AttemptKey) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (field, value) in [("key.run_id", &key.run_id), ("key.phase_id", &key.phase_id)] {
         if value.trim().is_empty() {
-            violations.push((field.to_owned(), "is required".to_owned()));
+            violations.push(Violation::new(field, "is required"));
         }
     }
     if key.attempt < 1 {
-        violations.push(("key.attempt".to_owned(), "must be at least 1".to_owned()));
+        violations.push(Violation::new("key.attempt", "must be at least 1"));
     }
     violations
 }
 
-fn ref_violations(prefix: &str, artifact_id: &str, version: i32) -> Vec<(String, String)> {
+fn ref_violations(prefix: &str, artifact_id: &str, version: i32) -> Vec<Violation> {
     let mut violations = Vec::new();
     if artifact_id.is_empty() {
-        violations.push((format!("{prefix}artifact_id"), "is required".to_owned()));
+        violations.push(Violation::new(
+            format!("{prefix}artifact_id"),
+            "is required",
+        ));
     }
     if version < 0 {
-        violations.push((
+        violations.push(Violation::new(
             format!("{prefix}version"),
-            "must be 0 (the latest) or a version number".to_owned(),
+            "must be 0 (the latest) or a version number",
         ));
     }
     violations
@@ -330,8 +335,8 @@ fn check_ref(prefix: &str, artifact_id: &str, version: i32) -> Result<()> {
     let violations = ref_violations(prefix, artifact_id, version);
     match violations.first() {
         None => Ok(()),
-        Some((field, description)) => Err(Error::InvalidArgument {
-            message: format!("{field}: {description}"),
+        Some(first) => Err(Error::InvalidArgument {
+            message: first.to_string(),
             violations,
         }),
     }

@@ -1,81 +1,97 @@
-//! The crate's one error type, and its one mapping onto gRPC statuses.
+//! The crate's one error type, and its one mapping onto gRPC statuses. Its
+//! variants are those of every Orchestra service (see
+//! [`orchestra_kit::error`]), with `ResourceExhausted` for content above
+//! the size limit and `Blob` for the blob folder.
 
-use orchestra_kit::status;
 use tonic::Status;
+
+use orchestra_kit::config::ConfigError;
+use orchestra_kit::error::{InvalidArgument, Violation};
+use orchestra_kit::status;
 
 /// What can go wrong in the artifact store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The artifact or version asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is malformed; one `(field, description)` per fault.
+    /// The request is malformed; one violation per faulty field.
     #[error("{message}")]
     InvalidArgument {
         /// A summary for the status message.
         message: String,
         /// The faults, each naming the request field it concerns.
-        violations: Vec<(String, String)>,
+        violations: Vec<Violation>,
     },
+    /// The artifact or version asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// The attempt already stored different content under this name.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The request does not fit the artifact's current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The content is larger than the configured limit.
     #[error("{0}")]
-    TooLarge(String),
-    /// A setting cannot be used; start-up stops naming its variable.
+    ResourceExhausted(String),
+    /// A service the request needs is down or slow; nothing was changed.
     #[error("{0}")]
-    Config(#[from] orchestra_kit::config::ConfigError),
-    /// The database failed.
+    Unavailable(String),
+    /// The database could not be reached, migrated or queried.
     #[error(transparent)]
-    Storage(#[from] orchestra_db::Error),
-    /// Reading or writing the blob store failed.
-    #[error("blob store: {0}")]
-    Blob(#[from] std::io::Error),
+    Db(#[from] orchestra_db::Error),
     /// Stored data that cannot be read back (a bug or a damaged store).
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// A fault the caller cannot fix; logged, never sent.
+    #[error("{0}")]
+    Internal(String),
+    /// Reading or writing the blob store failed.
+    #[error("blob store: {0}")]
+    Blob(#[from] std::io::Error),
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
     /// The gRPC server failed.
     #[error("grpc server: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    Server(#[from] tonic::transport::Error),
 }
 
 /// The result of an artifact store operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// INVALID_ARGUMENT about one field.
-    pub fn invalid_field(field: &str, description: impl Into<String>) -> Error {
-        let description = description.into();
+impl InvalidArgument for Error {
+    fn invalid_argument(message: String, violations: Vec<Violation>) -> Error {
         Error::InvalidArgument {
-            message: format!("{field}: {description}"),
-            violations: vec![(field.to_owned(), description)],
+            message,
+            violations,
         }
     }
 }
 
 impl From<diesel::result::Error> for Error {
     fn from(error: diesel::result::Error) -> Self {
-        Error::Storage(orchestra_db::Error::Query(error))
+        Error::Db(orchestra_db::Error::Query(error))
     }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
-            Error::NotFound(message) => Status::not_found(message),
             Error::InvalidArgument {
                 message,
                 violations,
-            } => status::invalid_argument(&message, violations),
+            } => status::bad_request(&message, violations),
+            Error::NotFound(message) => Status::not_found(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::TooLarge(message) => Status::resource_exhausted(message),
-            Error::Storage(cause) if cause.is_outage() => status::database_unavailable(&cause),
-            Error::Storage(_)
-            | Error::Blob(_)
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::Unavailable(message) => Status::unavailable(message),
+            Error::Db(cause) if cause.is_outage() => status::database_unavailable(&cause),
+            Error::Db(_)
             | Error::Corrupt(_)
-            | Error::Transport(_)
-            | Error::Config(_) => status::internal(&error),
+            | Error::Internal(_)
+            | Error::Blob(_)
+            | Error::Config(_)
+            | Error::Server(_) => status::internal(&error),
         }
     }
 }
@@ -96,8 +112,13 @@ mod tests {
             Status::from(Error::AlreadyExists("x".into())).code(),
             Code::AlreadyExists
         );
+        assert_eq!(
+            Status::from(Error::ResourceExhausted("x".into())).code(),
+            Code::ResourceExhausted
+        );
         let status = Status::from(Error::invalid_field("name", "is required"));
         assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "name: is required");
         assert_eq!(
             status::field_violations(&status),
             vec![("name".to_owned(), "is required".to_owned())]
@@ -106,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_database_outage_is_unavailable_not_internal() {
-        let down = Error::Storage(orchestra_db::Error::Pool("connection refused".into()));
+        let down = Error::Db(orchestra_db::Error::Pool("connection refused".into()));
         let status = Status::from(down);
         assert_eq!(status.code(), Code::Unavailable);
         assert!(!status.message().contains("refused"));

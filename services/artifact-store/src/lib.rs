@@ -7,7 +7,7 @@
 //!   mounts its gRPC service, and [`serve`] runs it alone.
 //! - `artifacts`: what each RPC does.
 //! - `upload`: WriteArtifactContent, content that arrives in chunks.
-//! - [`grpc`]: the tonic handler, [`ArtifactSvc`].
+//! - [`grpc`]: the gRPC handlers (`grpc/artifact_svc.rs`: [`ArtifactSvc`]).
 //! - `storage`: the private tables (Postgres schema `artifact_store`, or a
 //!   SQLite file) and their queries.
 //! - `blobs`: content above the inline limit, as files named by sha256.
@@ -71,7 +71,7 @@ impl ArtifactStore {
                 )),
                 other => other,
             })?;
-        let db = storage::connect(&config.database_url).await?;
+        let db = storage::open(&config.database_url).await?;
         Ok(ArtifactStore {
             inner: Arc::new(Inner {
                 db,

@@ -6,10 +6,12 @@
 //! have one code path.
 
 use futures::{Stream, StreamExt};
+use tonic::Status;
+
+use orchestra_kit::error::InvalidArgument as _;
 use orchestra_proto::v1::{
     PutArtifactRequest, WriteArtifactContentRequest, WriteArtifactContentResponse,
 };
-use tonic::Status;
 
 use crate::ArtifactStore;
 use crate::error::{Error, Result};
@@ -48,12 +50,16 @@ impl ArtifactStore {
             }
             let size = content.len() + message.chunk.len();
             if !limit.allows(size) {
-                return Err(Error::TooLarge(too_large(&header, limit, size)));
+                return Err(Error::ResourceExhausted(too_large(&header, limit, size)));
             }
             content.extend_from_slice(&message.chunk);
         }
         if !limit.allows(content.len()) {
-            return Err(Error::TooLarge(too_large(&header, limit, content.len())));
+            return Err(Error::ResourceExhausted(too_large(
+                &header,
+                limit,
+                content.len(),
+            )));
         }
         header.content = content;
         let stored = self.put(header).await?;
@@ -71,7 +77,7 @@ impl ArtifactStore {
         if limit.allows(size) {
             return Ok(());
         }
-        Err(Error::TooLarge(format!(
+        Err(Error::ResourceExhausted(format!(
             "{}; split it, or raise the limit",
             limit.exceeded(&format!("artifact `{name}`"), size)
         )))
@@ -81,7 +87,7 @@ impl ArtifactStore {
     /// above the message limit, or a client that went away.
     fn broken_upload(&self, status: &Status) -> Error {
         if status.code() == tonic::Code::OutOfRange {
-            return Error::TooLarge(format!(
+            return Error::ResourceExhausted(format!(
                 "a chunk is larger than one message may be ({}); send chunks of at most 1 MiB",
                 self.inner.limit.describe()
             ));

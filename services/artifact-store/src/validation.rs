@@ -2,15 +2,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use orchestra_kit::error::{InvalidArgument as _, Violation};
 
-/// One way content breaks its schema: the JSON pointer of the offending
-/// value (`/` for the whole document) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Violation {
-    pub field: String,
-    pub description: String,
-}
+use crate::error::{Error, Result};
 
 /// A compiled schema and the sha256 of its text.
 pub(crate) struct Schema {
@@ -38,20 +32,18 @@ impl Schema {
         let instance: serde_json::Value = match serde_json::from_slice(content) {
             Ok(instance) => instance,
             Err(e) => {
-                return vec![Violation {
-                    field: "/".to_owned(),
-                    description: format!("content is not JSON: {e}"),
-                }];
+                return vec![Violation::new("/", format!("content is not JSON: {e}"))];
             }
         };
         self.validator
             .iter_errors(&instance)
             .map(|error| {
                 let pointer = error.instance_path().as_str();
-                Violation {
-                    field: if pointer.is_empty() { "/" } else { pointer }.to_owned(),
-                    description: error.to_string(),
-                }
+                // The JSON pointer of the offending value; `/` for the root.
+                Violation::new(
+                    if pointer.is_empty() { "/" } else { pointer },
+                    error.to_string(),
+                )
             })
             .collect()
     }
@@ -99,7 +91,7 @@ mod tests {
         for bad in ["{", r#"{"type": 12}"#] {
             match Schema::compile(bad) {
                 Err(Error::InvalidArgument { violations, .. }) => {
-                    assert_eq!(violations[0].0, "schema_json");
+                    assert_eq!(violations[0].field, "schema_json");
                 }
                 other => panic!("expected invalid argument, got {:?}", other.err()),
             }

@@ -8,6 +8,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use futures::FutureExt;
+use orchestra_kit::config::ConfigError;
 
 use crate::{Error, Result};
 
@@ -61,6 +62,21 @@ impl Db {
         } else {
             connect_sqlite(url, options).await
         }
+    }
+
+    /// Connects as [`Db::connect`] does, at a service's start-up: a URL no
+    /// backend reads, or a database that cannot be reached, is a
+    /// [`ConfigError`] naming `variable` (the setting the URL came from),
+    /// so the service stops with exit status 2 saying what to change.
+    pub async fn connect_configured(
+        variable: &str,
+        url: &str,
+        options: &DbOptions,
+    ) -> std::result::Result<Db, ConfigError> {
+        Db::connect(url, options).await.map_err(|e| match e {
+            Error::InvalidUrl { .. } => ConfigError::database_url(variable, &e.to_string()),
+            _ => ConfigError::database(variable, url, &e),
+        })
     }
 
     /// Which engine this is.
@@ -247,5 +263,32 @@ mod tests {
         assert!(is_identifier("artifact_store"));
         assert!(!is_identifier("a;drop"));
         assert!(!is_identifier(""));
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_be_used_names_its_setting() {
+        let options = DbOptions {
+            schema: "probe".to_owned(),
+            max_connections: 1,
+        };
+        // Port 1: nothing listens there.
+        let url = "postgres://u:secret@127.0.0.1:1/d";
+        let err = Db::connect_configured("X_DATABASE_URL", url, &options)
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(err.variable, "X_DATABASE_URL");
+        assert!(!err.problem.contains("secret"), "{}", err.problem);
+        let bad_schema = DbOptions {
+            schema: "a;drop".to_owned(),
+            ..options
+        };
+        let err = Db::connect_configured("X_DATABASE_URL", url, &bad_schema)
+            .await
+            .expect_err("not an identifier");
+        assert!(
+            err.problem.contains("set X_DATABASE_URL"),
+            "{}",
+            err.problem
+        );
     }
 }

@@ -7,20 +7,30 @@
 //! - [`channel`]: the lazy channel to a peer, its URL checked at start-up.
 //! - [`start`]: the one `main` of every service binary (exit 2 on a bad
 //!   configuration, naming the variable).
-//! - [`server`]: the gRPC server every service runs on, with health checking
-//!   and reflection, and the shutdown signal.
+//! - [`server`]: the gRPC server every service runs on, its tower layers
+//!   (span, timeout, load shedding, concurrency limit), health checking and
+//!   reflection, and the shutdown signal.
+//! - [`background`]: [`Background`], the handle of a service's loops.
+//! - [`error`]: [`Violation`] and the `invalid_field` every error enum has.
 //! - [`status`]: building `tonic::Status` values with `google.rpc` details.
 //! - [`testing`]: starting a service binary with bad settings, for the
 //!   start-up tests every service has.
-//! - [`time`]: protobuf timestamps from the epoch microseconds we store.
+//! - [`time`]: the clock, in epoch microseconds, and protobuf timestamps.
+//! - [`seed`]: splitmix64, the one reproducible pseudo-random generator.
 //! - [`telemetry`]: logging set-up.
 
+pub mod background;
 pub mod channel;
 pub mod config;
+pub mod error;
 pub mod limits;
+pub mod seed;
 pub mod server;
 pub mod start;
 pub mod status;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+
+pub use background::Background;
+pub use error::{InvalidArgument, Violation};

@@ -6,6 +6,10 @@
 //! serves them alone, and the all-in-one process adds every service's to one
 //! set and serves them on one port.
 //!
+//! Every request passes the same tower layers, stacked in one place in
+//! [`serve`]: a span per RPC, a timeout, load shedding, a queue and a
+//! concurrency limit ([`ServerLimits`]), and the size-error rewrite.
+//!
 //! A request above the configured message limit is refused by tonic with a
 //! raw OUT_OF_RANGE; the [`SizeErrors`] layer turns it into
 //! RESOURCE_EXHAUSTED naming the request, its size, the limit and what to do.
@@ -15,22 +19,51 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tower::BoxError;
 
 use crate::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 
+/// How much one server takes on at once, and for how long. The defaults
+/// suit a laptop and a small cluster alike; tests lower them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// How long a request may take to reach its response headers before it
+    /// fails as DEADLINE_EXCEEDED. A stream's body is not timed: a
+    /// `WatchRun` or `Lease` stream lives for as long as its client keeps it.
+    pub request_timeout: Duration,
+    /// How many requests are handled at once, across every connection.
+    pub max_in_flight: usize,
+    /// How many requests may wait for one of those places, besides the one
+    /// at the head of the queue (at least 1); a request that finds the queue
+    /// full is refused at once as UNAVAILABLE, which clients retry.
+    pub max_queued: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            request_timeout: Duration::from_secs(60),
+            max_in_flight: 512,
+            max_queued: 1024,
+        }
+    }
+}
+
 /// The tonic services one server hosts, with their names for health checks,
-/// and the message limit they were built with.
+/// the message limit they were built with and the server's limits.
 pub struct ServiceRoutes {
     builder: RoutesBuilder,
     names: Vec<&'static str>,
     limit: MessageLimit,
+    server_limits: ServerLimits,
 }
 
 impl Default for ServiceRoutes {
@@ -42,6 +75,7 @@ impl Default for ServiceRoutes {
                 DEFAULT_MAX_MESSAGE_BYTES,
                 "the service's MAX_MESSAGE_BYTES variable",
             ),
+            server_limits: ServerLimits::default(),
         }
     }
 }
@@ -63,6 +97,12 @@ impl ServiceRoutes {
     /// The message limit requests are refused by.
     pub fn message_limit(&self) -> &MessageLimit {
         &self.limit
+    }
+
+    /// Replaces the default timeout, concurrency limit and queue.
+    pub fn set_server_limits(&mut self, limits: ServerLimits) -> &mut Self {
+        self.server_limits = limits;
+        self
     }
 
     /// Adds one generated tonic server (e.g. `RunServiceServer::new(svc)`).
@@ -118,18 +158,144 @@ pub async fn serve(
         }
         (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "server reflection is off"),
     }
-    let limit = Arc::new(routes.limit.clone());
-    tonic::transport::Server::builder()
+    let size_limit = Arc::new(routes.limit.clone());
+    let limits = routes.server_limits.clone();
+    // The layers every request passes, outermost first. The queue splits
+    // them in two: its worker task owns the inner half.
+    let admitted = tower::ServiceBuilder::new()
+        // At most this many requests are handled at once, on any connection.
+        .concurrency_limit(limits.max_in_flight)
+        // A request above the message limit is refused in plain words.
+        .layer(SizeErrorsLayer { limit: size_limit })
+        .service(routes.builder.routes().prepare());
+    // Requests beyond the concurrency limit wait here, in arrival order.
+    let (queue, worker) = tower::buffer::Buffer::pair(admitted, limits.max_queued.max(1));
+    let worker = tokio::spawn(worker);
+    let service = tower::ServiceBuilder::new()
+        // Shed and timed-out requests become statuses a client understands.
+        .layer(OverloadLayer {
+            timeout: limits.request_timeout,
+        })
+        // A request must reach its response headers in time; a stream's
+        // body then runs on for as long as it lives.
+        .timeout(limits.request_timeout)
+        // A request that finds the queue full is refused at once.
+        .load_shed()
+        .service(queue);
+    let served = tonic::transport::Server::builder()
         // grpc-web callers (through the gateway or directly) speak HTTP/1.1.
         .accept_http1(true)
-        // A request above the message limit is refused in plain words.
-        .layer(tower::layer::layer_fn(move |inner| SizeErrors {
+        // A span per RPC, named by its method, over every layer above.
+        .trace_fn(rpc_span)
+        .serve_with_incoming_shutdown(service, incoming(listener), shutdown)
+        .await;
+    // The worker ends once the server has dropped the queue, and drops the
+    // services (their database pools, say) as it ends: wait for that, so a
+    // service started again at once finds its SQLite files free.
+    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    served
+}
+
+/// The connections a listener accepts, each with TCP_NODELAY set: without
+/// it a small response can wait ~40 ms for a delayed ACK (Nagle).
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// The span every RPC runs in, named by its method.
+fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+    tracing::info_span!("rpc", method = %request.uri().path())
+}
+
+/// Wraps a service in [`Overload`].
+#[derive(Clone)]
+pub struct OverloadLayer {
+    timeout: Duration,
+}
+
+impl<S> tower::Layer<S> for OverloadLayer {
+    type Service = Overload<S>;
+
+    fn layer(&self, inner: S) -> Overload<S> {
+        Overload {
             inner,
-            limit: limit.clone(),
-        }))
-        .add_routes(routes.builder.routes())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Turns the errors of the layers below into gRPC statuses: a shed request
+/// (the queue is full) is UNAVAILABLE, which clients and outboxes retry, and
+/// a request that did not reach its response in time is DEADLINE_EXCEEDED.
+/// tonic would send the first as RESOURCE_EXHAUSTED, which reads as the
+/// caller's fault.
+#[derive(Clone)]
+pub struct Overload<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Overload<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<Body>, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = request.uri().path().to_owned();
+        let timeout = self.timeout;
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            match response.await {
+                Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
+                    tracing::warn!(%rpc, "shed: the server is at its concurrency limit");
+                    Ok(overloaded_status().into_http())
+                }
+                Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
+                    Ok(timed_out_status(&rpc, timeout).into_http())
+                }
+                other => other,
+            }
+        })
+    }
+}
+
+/// The status a shed request gets.
+pub fn overloaded_status() -> tonic::Status {
+    tonic::Status::unavailable("the server is busy; try again in a moment")
+}
+
+/// The status of a request that did not reach its response in time.
+pub fn timed_out_status(rpc: &str, timeout: Duration) -> tonic::Status {
+    let method = rpc.rsplit('/').next().unwrap_or(rpc);
+    tonic::Status::deadline_exceeded(format!(
+        "{method} did not finish within the server's {}s limit; try again",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// Wraps a service in [`SizeErrors`].
+#[derive(Clone)]
+pub struct SizeErrorsLayer {
+    limit: Arc<MessageLimit>,
+}
+
+impl<S> tower::Layer<S> for SizeErrorsLayer {
+    type Service = SizeErrors<S>;
+
+    fn layer(&self, inner: S) -> SizeErrors<S> {
+        SizeErrors {
+            inner,
+            limit: self.limit.clone(),
+        }
+    }
 }
 
 /// Rewrites tonic's "decoded message length too large" (OUT_OF_RANGE, with
@@ -212,4 +378,29 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut incoming = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let accepted = incoming.next().await.expect("one").expect("accepted");
+        assert!(accepted.nodelay().expect("nodelay"));
+    }
+
+    #[test]
+    fn shed_and_late_requests_are_retryable_codes() {
+        assert_eq!(overloaded_status().code(), tonic::Code::Unavailable);
+        let late = timed_out_status("/orchestra.v1.RunService/StartRun", Duration::from_secs(60));
+        assert_eq!(late.code(), tonic::Code::DeadlineExceeded);
+        assert!(late.message().starts_with("StartRun did not finish within"));
+    }
 }

@@ -5,6 +5,8 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+use crate::error::Violation;
+
 /// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail holding one field
 /// violation per `(field, description)` pair.
 pub fn invalid_argument<F, D>(message: &str, violations: impl IntoIterator<Item = (F, D)>) -> Status
@@ -23,23 +25,41 @@ where
     )
 }
 
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` detail holding each
+/// violation: how a service's `InvalidArgument` error becomes a status.
+pub fn bad_request(message: &str, violations: Vec<Violation>) -> Status {
+    invalid_argument(
+        message,
+        violations.into_iter().map(|v| (v.field, v.description)),
+    )
+}
+
 /// INVALID_ARGUMENT about one field.
 pub fn invalid_field(field: &str, description: &str) -> Status {
     invalid_argument(&format!("{field}: {description}"), [(field, description)])
 }
 
-/// The `(field, description)` pairs of a status's BadRequest detail; empty
-/// when it has none. For clients and tests.
-pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+/// The violations of a status's BadRequest detail; empty when it has none.
+/// For clients.
+pub fn violations(status: &Status) -> Vec<Violation> {
     status
         .get_details_bad_request()
         .map(|bad| {
             bad.field_violations
                 .into_iter()
-                .map(|v| (v.field, v.description))
+                .map(|v| Violation::new(v.field, v.description))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// [`violations`] as `(field, description)` pairs, which tests compare
+/// against literals.
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    violations(status)
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect()
 }
 
 /// UNAVAILABLE while the service's database is away (restarting, or its
@@ -73,6 +93,16 @@ pub fn is_permanent(code: Code) -> bool {
     )
 }
 
+/// Says whether a peer's failed answer is an outage or a slow peer (down,
+/// restarting, timed out, the call cut), after which the same request may
+/// succeed: a service passes it on as UNAVAILABLE, never as INTERNAL.
+pub fn is_transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
+    )
+}
+
 /// A peer's status as one line for logs and outbox records.
 pub fn describe(status: &Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
@@ -91,6 +121,19 @@ mod tests {
         assert!(!is_permanent(Code::DeadlineExceeded));
         assert!(!is_permanent(Code::Internal));
         assert!(!is_permanent(Code::ResourceExhausted));
+        assert!(is_transient(Code::Unavailable));
+        assert!(!is_transient(Code::NotFound));
+    }
+
+    #[test]
+    fn violations_become_bad_request_details() {
+        let status = bad_request("bad", vec![Violation::new("name", "is required")]);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "bad");
+        assert_eq!(
+            field_violations(&status),
+            vec![("name".to_owned(), "is required".to_owned())]
+        );
     }
 
     #[test]

@@ -1,12 +1,25 @@
-//! Protobuf timestamps from the epoch microseconds services store.
+//! Time as Orchestra keeps it: microseconds since the Unix epoch (a plain
+//! BIGINT on both database backends, ordered and exact), and the protobuf
+//! timestamps it travels as. The one clock every crate reads.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orchestra_proto::Timestamp;
 
 /// Now, in epoch microseconds.
 pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    to_micros(SystemTime::now())
+}
+
+/// A system time in epoch microseconds (0 before the epoch).
+pub fn to_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Epoch microseconds back to a system time.
+pub fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
 /// A protobuf timestamp for epoch microseconds; `None` for 0 (never).
@@ -42,5 +55,12 @@ mod tests {
         assert_eq!(micros(Some(&t)), 1_700_000_000_123_456);
         assert_eq!(timestamp(0), None);
         assert_eq!(rfc3339(&t), "2023-11-14T22:13:20.123456+00:00");
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+        assert_eq!(from_micros(to_micros(t)), t);
+        assert!(now_micros() > 1_700_000_000_000_000);
     }
 }

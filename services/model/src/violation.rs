@@ -1,10 +1,13 @@
-//! A fault in a template, with the path of the field it concerns.
+//! A fault in a template or a request, with the path of the field it
+//! concerns.
 
 /// One fault in a template: where it is and what to do about it.
 ///
 /// The server returns these as `google.rpc.BadRequest` field violations, so
-/// `field` uses the same path syntax (`phases[2].needs[0]`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// `field` uses the same path syntax (`phases[2].needs[0]`). Every service
+/// reports request faults with this type (re-exported by `orchestra-kit`),
+/// and the artifact store keeps schema violations as its JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{field}: {description}")]
 pub struct Violation {
     /// The path of the faulty field, e.g. `phases[1].output.schema`, or `source`

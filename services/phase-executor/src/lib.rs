@@ -12,7 +12,8 @@
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
 //!   implements, the retryable/permanent [`providers::ProviderError`], and the
 //!   offline provider that lets examples run with no key and no network.
-//! - [`provider_svc`]: ProviderService, listing the providers.
+//! - [`grpc`]: the gRPC handlers (`grpc/provider_svc.rs`: ProviderService,
+//!   listing the providers).
 //!
 //! The executor keeps no state of its own: a killed executor's leases
 //! expire and the scheduler hands its attempts to another.
@@ -21,21 +22,22 @@ pub mod attempt;
 pub mod config;
 pub mod error;
 pub mod functions;
+pub mod grpc;
 pub mod prompt;
-pub mod provider_svc;
 pub mod providers;
 pub mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
+
+use orchestra_kit::Background;
 use orchestra_kit::config::Settings;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::provider_service_server::ProviderServiceServer;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 pub use config::Config;
 pub use error::{AttemptFailure, Error};
@@ -46,15 +48,6 @@ pub struct Executor {
     context: attempt::AttemptContext,
     id: String,
     slots: u32,
-}
-
-/// The running lease loop; dropping it stops leasing (held leases expire).
-pub struct Running(JoinHandle<()>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Executor {
@@ -93,18 +86,21 @@ impl Executor {
 
     /// Adds ProviderService.
     pub fn add_routes(&self, routes: &mut ServiceRoutes) {
-        routes.add(ProviderServiceServer::new(provider_svc::ProviderSvc::new(
+        routes.add(ProviderServiceServer::new(grpc::ProviderSvc::new(
             self.context.providers.clone(),
         )));
     }
 
-    /// Starts leasing and running tasks.
-    pub fn start(&self) -> Running {
-        Running(tokio::spawn(worker::run(
-            self.context.clone(),
-            self.id.clone(),
-            self.slots,
-        )))
+    /// Starts the lease loop, which leases and runs tasks. Stopping or
+    /// dropping the handle stops leasing; the leases held then expire (or
+    /// are released when the stream closes) and go to another executor.
+    pub fn start(&self) -> Background {
+        let mut background = Background::new();
+        background.spawn(
+            "lease loop",
+            worker::run(self.context.clone(), self.id.clone(), self.slots),
+        );
+        background
     }
 }
 
@@ -117,7 +113,8 @@ pub async fn serve(
     let executor = Executor::new(&config)?;
     let mut routes = ServiceRoutes::new();
     executor.add_routes(&mut routes);
-    let _running = executor.start();
-    orchestra_kit::server::serve(routes, listener, shutdown).await?;
-    Ok(())
+    let background = executor.start();
+    let served = orchestra_kit::server::serve(routes, listener, shutdown).await;
+    background.stop().await;
+    Ok(served?)
 }

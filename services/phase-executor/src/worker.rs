@@ -16,7 +16,7 @@ use crate::error::AttemptFailure;
 /// How long a call is retried while its service is unavailable.
 const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Leases and runs tasks until the task running this is aborted.
+/// Leases and runs tasks until its [`orchestra_kit::Background`] stops it.
 pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32) {
     let mut backoff = Duration::from_millis(200);
     loop {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
-use orchestra_db::time::now_micros;
-use orchestra_kit::time::timestamp;
+use orchestra_kit::error::{InvalidArgument as _, Violation};
+use orchestra_kit::time::{now_micros, timestamp};
 use orchestra_proto::v1::{
     Actor, ActorKind, ArtifactRef, AttemptKey, DecisionKind, HumanResolution, HumanTask,
     HumanTaskKind, HumanTaskState, OpenTaskRequest, ResolveHumanPhaseRequest, Selection,
@@ -53,7 +53,7 @@ impl Review {
         };
         let (row, closed) = tasks::close_task(&self.db, id, reason, now_micros())
             .await?
-            .ok_or_else(|| Error::TaskNotFound(id.to_owned()))?;
+            .ok_or_else(|| Error::task_not_found(id))?;
         let task = row.to_proto()?;
         if closed {
             self.inbox.publish(task.clone());
@@ -231,7 +231,7 @@ impl Review {
     async fn load(&self, id: &str) -> Result<TaskRow> {
         tasks::get_task(&self.db, id)
             .await?
-            .ok_or_else(|| Error::TaskNotFound(id.to_owned()))
+            .ok_or_else(|| Error::task_not_found(id))
     }
 
     /// After a commit: wake the outbox and tell the watchers.
@@ -339,7 +339,7 @@ fn resolve_selection(task: &TaskRow, selected: &[String]) -> Result<Vec<String>>
         } else {
             format!("`{name}` is not a candidate; choose from: {choices}")
         };
-        violations.push((format!("selected[{i}]"), description));
+        violations.push(Violation::new(format!("selected[{i}]"), description));
     }
     if !violations.is_empty() {
         return Err(Error::InvalidArgument {

@@ -11,6 +11,9 @@ use orchestra_proto::v1::{
 
 use crate::{Error, Result};
 
+/// How errors name this peer.
+const PEER: &str = "artifact store";
+
 /// A client of `ArtifactService`. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Artifacts {
@@ -53,15 +56,13 @@ impl Artifacts {
             .client
             .clone()
             .put_artifact(request)
-            .await?
+            .await
+            .map_err(Error::peer(PEER))?
             .into_inner();
         response
             .artifact
             .and_then(|version| version.r#ref)
-            .ok_or_else(|| Error::ArtifactStore {
-                code: tonic::Code::Internal,
-                message: "PutArtifact answered without a ref".to_owned(),
-            })
+            .ok_or_else(|| Error::Internal(format!("{PEER}: PutArtifact answered without a ref")))
     }
 
     /// Fills a review task's item contents and the diffs between every two
@@ -77,7 +78,12 @@ impl Artifacts {
                 version: artifact.version,
                 include_content: true,
             };
-            let version = client.get_artifact(request).await?.into_inner().artifact;
+            let version = client
+                .get_artifact(request)
+                .await
+                .map_err(Error::peer(PEER))?
+                .into_inner()
+                .artifact;
             if let Some(version) = version.filter(|v| v.content_inlined) {
                 // Binary content is not shown as text; the ref still is.
                 item.content = String::from_utf8(version.content).unwrap_or_default();
@@ -96,7 +102,11 @@ impl Artifacts {
                     left: Some(l.clone()),
                     right: Some(r.clone()),
                 };
-                let diff = client.diff_artifacts(request).await?.into_inner();
+                let diff = client
+                    .diff_artifacts(request)
+                    .await
+                    .map_err(Error::peer(PEER))?
+                    .into_inner();
                 diffs.push(ReviewDiff {
                     left: left.name.clone(),
                     right: right.name.clone(),

@@ -1,73 +1,93 @@
 //! The review service's one error type, and its one mapping to gRPC status.
+//! Its variants are those of every Orchestra service (see
+//! [`orchestra_kit::error`]).
 
-use tonic::{Code, Status};
+use tonic::Status;
 
-use orchestra_kit::status::{database_unavailable, internal, invalid_argument};
+use orchestra_kit::config::ConfigError;
+use orchestra_kit::error::{InvalidArgument, Violation};
+use orchestra_kit::status;
 
 /// Everything that can go wrong in the review service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database could not be reached or migrated.
-    #[error(transparent)]
-    Db(#[from] orchestra_db::Error),
-    /// A query failed.
-    #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
-    /// A value could not be encoded as JSON for storage.
-    #[error("cannot encode a stored value: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A stored row could not be read back (a bug or a damaged database).
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
-    /// A setting cannot be used; start-up stops naming its variable.
-    #[error("{0}")]
-    Config(#[from] orchestra_kit::config::ConfigError),
-    /// The gRPC server failed.
-    #[error("grpc server failed: {0}")]
-    Server(#[from] tonic::transport::Error),
-    /// The request is malformed; one `(field, description)` per fault.
+    /// The request is malformed; one violation per faulty field.
     #[error("{message}")]
     InvalidArgument {
         /// A summary of the faults.
         message: String,
         /// Each fault with the path of its field.
-        violations: Vec<(String, String)>,
+        violations: Vec<Violation>,
     },
-    /// No task has this id.
-    #[error("task {0} not found")]
-    TaskNotFound(String),
+    /// The task named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing the request would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The task is not in a state that allows the request.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// The artifact store answered with an error or could not be reached.
-    #[error("artifact store: {message}")]
-    ArtifactStore {
-        /// The status code it answered (UNAVAILABLE when unreachable).
-        code: Code,
-        /// Its message.
-        message: String,
-    },
+    /// A service the request needs is down or slow; nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The database could not be reached, migrated or queried.
+    #[error(transparent)]
+    Db(#[from] orchestra_db::Error),
+    /// A stored row could not be read back (a bug or a damaged database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A fault the caller cannot fix (a peer's unexpected refusal, a value
+    /// that cannot be encoded); logged, never sent.
+    #[error("{0}")]
+    Internal(String),
+    /// A setting cannot be used; start-up stops naming its variable.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The gRPC server failed.
+    #[error("grpc server failed: {0}")]
+    Server(#[from] tonic::transport::Error),
 }
 
-impl Error {
-    /// INVALID_ARGUMENT about one field.
-    pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Error {
-        let (field, description) = (field.into(), description.into());
+impl InvalidArgument for Error {
+    fn invalid_argument(message: String, violations: Vec<Violation>) -> Error {
         Error::InvalidArgument {
-            message: format!("{field}: {description}"),
-            violations: vec![(field, description)],
+            message,
+            violations,
         }
     }
 }
 
-impl From<Status> for Error {
-    /// Statuses come only from the artifact store; the scheduler's are the
-    /// outbox dispatcher's to judge.
-    fn from(status: Status) -> Self {
-        Error::ArtifactStore {
-            code: status.code(),
-            message: status.message().to_owned(),
+impl Error {
+    /// NOT_FOUND for a task id.
+    pub fn task_not_found(id: &str) -> Error {
+        Error::NotFound(format!("task {id} not found"))
+    }
+
+    /// What a failed call to the peer service `peer` means for the request
+    /// that made it: UNAVAILABLE when the peer is down or slow (the request
+    /// may be retried: nothing was changed), INTERNAL for any other answer.
+    pub fn peer(peer: &'static str) -> impl Fn(Status) -> Error {
+        move |answer| {
+            let what = format!("{peer}: {}", answer.message());
+            if status::is_transient(answer.code()) {
+                Error::Unavailable(format!("{what}; nothing was changed, try again"))
+            } else {
+                Error::Internal(format!("{what} ({:?})", answer.code()))
+            }
         }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        Error::Db(orchestra_db::Error::Query(error))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Error::Internal(format!("cannot encode a stored value: {error}"))
     }
 }
 
@@ -80,50 +100,56 @@ impl From<Error> for Status {
             Error::InvalidArgument {
                 message,
                 violations,
-            } => invalid_argument(&message, violations),
-            Error::TaskNotFound(_) => Status::not_found(error.to_string()),
+            } => status::bad_request(&message, violations),
+            Error::NotFound(message) => Status::not_found(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
-            Error::ArtifactStore {
-                code: Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown,
-                ..
-            } => Status::unavailable(format!("{error}; nothing was changed, try again")),
-            Error::Db(cause) if cause.is_outage() => database_unavailable(&cause),
-            Error::Query(cause) if orchestra_db::Error::is_outage_query(&cause) => {
-                database_unavailable(&cause)
-            }
-            Error::ArtifactStore { .. }
-            | Error::Db(_)
-            | Error::Query(_)
-            | Error::Json(_)
+            Error::Unavailable(message) => Status::unavailable(message),
+            Error::Db(cause) if cause.is_outage() => status::database_unavailable(&cause),
+            Error::Db(_)
             | Error::Corrupt(_)
+            | Error::Internal(_)
             | Error::Config(_)
-            | Error::Server(_) => internal(&error),
+            | Error::Server(_) => status::internal(&error),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
 
     #[test]
     fn codes() {
-        assert_eq!(
-            Status::from(Error::TaskNotFound("t".into())).code(),
-            Code::NotFound
-        );
+        let missing = Status::from(Error::task_not_found("t"));
+        assert_eq!(missing.code(), Code::NotFound);
+        assert_eq!(missing.message(), "task t not found");
         assert_eq!(
             Status::from(Error::FailedPrecondition("x".into())).code(),
             Code::FailedPrecondition
         );
         let outage = Error::Db(orchestra_db::Error::Pool("connection refused".into()));
         assert_eq!(Status::from(outage).code(), Code::Unavailable);
-        let down = Status::from(Error::from(Status::unavailable("tcp connect error")));
-        assert_eq!(down.code(), Code::Unavailable);
         let bad = Status::from(Error::invalid_field("person", "is required"));
         assert_eq!(
             orchestra_kit::status::field_violations(&bad),
             vec![("person".to_owned(), "is required".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_peer_failure_names_the_peer() {
+        let down = Error::peer("artifact store")(Status::unavailable("tcp connect error"));
+        let status = Status::from(down);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "artifact store: tcp connect error; nothing was changed, try again"
+        );
+        let refused = Error::peer("artifact store")(Status::invalid_argument("bad key"));
+        assert!(refused.to_string().starts_with("artifact store: bad key"));
+        assert_eq!(Status::from(refused).code(), Code::Internal);
     }
 }

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use orchestra_kit::error::{InvalidArgument as _, Violation};
+
 use crate::{Error, Result};
 
 /// Parses `content_json` and checks it against `schema_json` (anything goes
@@ -20,12 +22,12 @@ pub fn check_submission(schema_json: &str, content_json: &str) -> Result<Value> 
     let validator = jsonschema::validator_for(&schema).map_err(|e| {
         Error::FailedPrecondition(format!("the task's form schema does not compile: {e}"))
     })?;
-    let violations: Vec<(String, String)> = validator
+    let violations: Vec<Violation> = validator
         .iter_errors(&content)
         .map(|error| {
             let path = error.instance_path().as_str();
             let field = if path.is_empty() { "/" } else { path };
-            (field.to_owned(), error.to_string())
+            Violation::new(field, error.to_string())
         })
         .collect();
     if violations.is_empty() {
@@ -51,7 +53,7 @@ mod tests {
         }
     }"#;
 
-    fn violations(result: Result<Value>) -> Vec<(String, String)> {
+    fn violations(result: Result<Value>) -> Vec<Violation> {
         match result {
             Err(Error::InvalidArgument { violations, .. }) => violations,
             other => panic!("expected violations, got {other:?}"),
@@ -64,11 +66,8 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                ("/".to_owned(), "\"goal\" is a required property".to_owned()),
-                (
-                    "/budget".to_owned(),
-                    "-1 is less than the minimum of 0".to_owned()
-                ),
+                Violation::new("/", "\"goal\" is a required property"),
+                Violation::new("/budget", "-1 is less than the minimum of 0"),
             ]
         );
     }
@@ -77,7 +76,7 @@ mod tests {
     fn malformed_json_names_content_json() {
         let found = violations(check_submission(SCHEMA, "{"));
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].0, "content_json");
+        assert_eq!(found[0].field, "content_json");
     }
 
     #[test]

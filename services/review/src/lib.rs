@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: `ORCHESTRA_REVIEW_*` settings.
 //! - [`error`]: the one error type and its mapping to gRPC status.
-//! - [`grpc`]: the `ReviewService` handler.
+//! - [`grpc`]: the gRPC handlers (`grpc/review_svc.rs`: `ReviewService`).
 //! - `actions`: open, claim, submit and decide, over storage and the stores.
 //! - `artifacts`: the artifact store client (outputs, review content, diffs).
 //! - `forms`: JSON Schema checks of submissions, as field violations.
@@ -29,12 +29,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 use tonic::transport::Channel;
 
-use orchestra_db::{Db, DbOptions};
-use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_db::Db;
+use orchestra_kit::Background;
+use orchestra_kit::config::Settings;
 use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_proto::v1::review_service_server::ReviewServiceServer;
@@ -75,22 +75,7 @@ impl Review {
             &config.artifact_store_url,
             &Config::variable("artifact_store_url"),
         )?;
-        let options = DbOptions {
-            schema: storage::SCHEMA.to_owned(),
-            max_connections: 8,
-        };
-        let db = Db::connect(&config.database_url, &options)
-            .await
-            .map_err(|e| {
-                let variable = Config::variable("database_url");
-                match e {
-                    orchestra_db::Error::InvalidUrl { .. } => {
-                        ConfigError::database_url(&variable, &e.to_string())
-                    }
-                    _ => ConfigError::database(&variable, &config.database_url, &e),
-                }
-            })?;
-        storage::migrate(&db).await?;
+        let db = storage::open(&config.database_url).await?;
         Ok(Review {
             db,
             inbox: Inbox::default(),
@@ -112,22 +97,20 @@ impl Review {
         );
     }
 
-    /// Starts the outbox dispatcher, which delivers resolutions to the
-    /// scheduler until `shutdown` turns true or its sender is dropped.
-    pub fn spawn_outbox(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        let mut shutdown = shutdown;
-        let stop = async move {
-            // A dropped sender stops the dispatcher too.
-            let _ = shutdown.wait_for(|stopping| *stopping).await;
-        };
-        tokio::spawn(outbox::run(
-            self.db.clone(),
-            TaskServiceClient::new(self.scheduler.clone())
-                .max_decoding_message_size(self.limit.channel_bytes())
-                .max_encoding_message_size(self.limit.channel_bytes()),
-            self.wake.clone(),
-            stop,
-        ))
+    /// Starts the service's one loop, the outbox dispatcher, which delivers
+    /// resolutions to the scheduler. [`Background::stop`] lets it finish the
+    /// delivery in hand; dropping the handle aborts it.
+    pub fn spawn_background(&self) -> Background {
+        let db = self.db.clone();
+        let scheduler = TaskServiceClient::new(self.scheduler.clone())
+            .max_decoding_message_size(self.limit.channel_bytes())
+            .max_encoding_message_size(self.limit.channel_bytes());
+        let wake = self.wake.clone();
+        let mut background = Background::new();
+        background.spawn_with_stop("review outbox", move |stop| {
+            outbox::run(db, scheduler, wake, stop.cancelled_owned())
+        });
+        background
     }
 }
 
@@ -139,13 +122,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let review = Review::open(&config).await?;
-    let (stop, stopped) = watch::channel(false);
-    let dispatcher = review.spawn_outbox(stopped);
+    let background = review.spawn_background();
     let mut routes = ServiceRoutes::new();
     review.add_routes(&mut routes);
     tracing::info!(addr = ?listener.local_addr().ok(), "review service listening");
     let served = orchestra_kit::server::serve(routes, listener, shutdown).await;
-    let _ = stop.send(true);
-    let _ = dispatcher.await;
+    background.stop().await;
     Ok(served?)
 }

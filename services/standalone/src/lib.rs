@@ -128,12 +128,32 @@ impl Options {
     }
 }
 
-/// Runs every service on `listener` until `shutdown` resolves.
+/// Runs every service on `listener` until `shutdown` resolves: [`open`],
+/// then [`Standalone::serve`].
 pub async fn serve(
     options: Options,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    open(options, listener).await?.serve(shutdown).await
+}
+
+/// Every service opened (databases migrated, blob folder made) and mounted
+/// on one bound listener, ready to serve. A fault in the options or the
+/// data has been found by the time this exists, so `orchestra up` says it
+/// is up only once it is.
+pub struct Standalone {
+    addr: SocketAddr,
+    listener: TcpListener,
+    routes: ServiceRoutes,
+    review: orchestra_review::Review,
+    scheduler: orchestra_scheduler::Scheduler,
+    /// The built-in executor, unless `executor_slots` is 0.
+    executor: Option<orchestra_phase_executor::Executor>,
+}
+
+/// Opens every service for `listener`'s address; see [`Standalone`].
+pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone, Error> {
     options.validate()?;
     let addr: SocketAddr = listener.local_addr().map_err(|e| Error::Service {
         service: "listener",
@@ -184,14 +204,38 @@ pub async fn serve(
     executor.add_routes(&mut routes);
     // Each service recorded its own variable; on one port the limit is up's.
     routes.set_message_limit(MessageLimit::new(limit, "orchestra up"));
+    Ok(Standalone {
+        addr,
+        listener,
+        routes,
+        review,
+        scheduler,
+        executor: (options.executor_slots > 0).then_some(executor),
+    })
+}
 
-    let (stop_review, review_stopped) = tokio::sync::watch::channel(false);
-    let review_outbox = review.spawn_outbox(review_stopped);
-    let _scheduler_background = scheduler.spawn_background();
-    let _executor = (options.executor_slots > 0).then(|| executor.start());
+impl Standalone {
+    /// The address every service is served on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
 
-    let served = orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown)).await;
-    let _ = stop_review.send(true);
-    let _ = review_outbox.await;
-    Ok(served?)
+    /// Starts every service's background loops and serves until `shutdown`
+    /// resolves; then ends open streams and stops the loops.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+        let mut background = self.review.spawn_background();
+        if let Some(executor) = &self.executor {
+            background.extend(executor.start());
+        }
+        let scheduler_background = self.scheduler.spawn_background();
+        let served = orchestra_kit::server::serve(
+            self.routes,
+            self.listener,
+            self.scheduler.draining(shutdown),
+        )
+        .await;
+        background.stop().await;
+        drop(scheduler_background);
+        Ok(served?)
+    }
 }

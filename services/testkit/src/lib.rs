@@ -110,7 +110,7 @@ pub struct Mesh {
     scheduler: Server,
     artifact_store: Server,
     review: Server,
-    executor: Option<orchestra_phase_executor::Running>,
+    executor: Option<orchestra_kit::Background>,
     replicas: Vec<Server>,
 }
 
@@ -194,13 +194,12 @@ impl Mesh {
             .await
             .expect("review opens");
         self.review = Server::spawn(self.review.addr, move |listener, stop| async move {
-            let (halt, halted) = tokio::sync::watch::channel(false);
-            let outbox = review.spawn_outbox(halted);
+            let background = review.spawn_background();
             let mut routes = orchestra_kit::server::ServiceRoutes::new();
             review.add_routes(&mut routes);
             let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
-            let _ = halt.send(true);
-            outbox.abort();
+            // As a crash would: the delivery in hand is cut off.
+            drop(background);
         })
         .await;
     }

@@ -230,7 +230,7 @@ pub fn phase_duration(phase: &pb::Phase, now_micros: i64) -> String {
 /// The phases of a run as a table: id, kind, state, attempt, how long the
 /// attempt took, output, error.
 pub fn phases_table(phases: &[pb::Phase]) -> Table {
-    let now = output::now_micros();
+    let now = orchestra_kit::time::now_micros();
     let mut table = output::table(["id", "kind", "state", "attempt", "took", "output", "error"]);
     for phase in phases {
         table.add_row([

@@ -8,9 +8,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use tonic::Code;
+
+use orchestra_kit::error::Violation;
 use orchestra_model::{Format, Template};
 use orchestra_proto::v1 as pb;
-use tonic::Code;
 
 use crate::cli::{OutputFormat, TemplateCommand};
 use crate::connect::Connection;
@@ -77,10 +79,7 @@ fn bundle(path: &Path) -> Result<Bundle> {
     if let Err(violations) = template.bundle_with(&read) {
         return Err(Error::Invalid {
             message: format!("{} refers to files that cannot be used", path.display()),
-            violations: violations
-                .into_iter()
-                .map(|v| (v.field, v.description))
-                .collect(),
+            violations,
         });
     }
     Ok(Bundle {
@@ -124,7 +123,7 @@ async fn validate(connection: &Connection, format: OutputFormat, path: &Path) ->
             violations: response
                 .violations
                 .into_iter()
-                .map(|v| (v.field, v.description))
+                .map(|v| Violation::new(v.field, v.description))
                 .collect(),
         });
     }
@@ -333,6 +332,6 @@ mod tests {
         let error = bundle(&path).err().expect("refused");
         let violations = error.violations();
         assert_eq!(violations.len(), 1);
-        assert_eq!(violations[0].0, "phases[0].output.schema");
+        assert_eq!(violations[0].field, "phases[0].output.schema");
     }
 }

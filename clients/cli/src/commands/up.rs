@@ -1,5 +1,7 @@
 //! `orchestra up`: every service in this process on one port, with SQLite
-//! under a data directory, until Ctrl-C.
+//! under a data directory, until Ctrl-C. It says it is up only once every
+//! service has opened; a flag or setting it cannot use ends it with exit
+//! status 2, as the service binaries do.
 
 use std::time::Duration;
 
@@ -10,7 +12,8 @@ use crate::cli::UpArgs;
 use crate::error::{Error, Result};
 use crate::outln;
 
-/// Binds, says where Orchestra is and what to do next, and serves.
+/// Binds, opens every service, says where Orchestra is and what to do
+/// next, and serves.
 pub async fn up(args: &UpArgs) -> Result<()> {
     orchestra_kit::telemetry::init();
     let listener = TcpListener::bind(args.listen)
@@ -28,6 +31,9 @@ pub async fn up(args: &UpArgs) -> Result<()> {
     if let Some(secs) = args.lease_ttl {
         options.lease_ttl = Duration::from_secs(secs.max(1));
     }
+    let mesh = orchestra_standalone::open(options, listener)
+        .await
+        .map_err(up_error)?;
     let url = format!("http://{addr}");
     let server_flag = if addr.to_string() == "127.0.0.1:50051" {
         String::new()
@@ -44,7 +50,16 @@ pub async fn up(args: &UpArgs) -> Result<()> {
     )?;
     outln!("  start a run:        orchestra{server_flag} run start backtrack-ui-patch --watch")?;
     outln!("  stop with Ctrl-C")?;
-    orchestra_standalone::serve(options, listener, orchestra_kit::server::shutdown_signal())
+    mesh.serve(orchestra_kit::server::shutdown_signal())
         .await
-        .map_err(|e| Error::Serve(format!("{e:#}")))
+        .map_err(up_error)
+}
+
+/// A fault of the embedded services as the CLI reports it: a flag or
+/// setting that cannot be used is [`Error::Config`] (exit status 2).
+fn up_error(error: orchestra_standalone::Error) -> Error {
+    match error {
+        orchestra_standalone::Error::Config(config) => Error::Config(config),
+        other => Error::Serve(format!("{other:#}")),
+    }
 }

@@ -129,7 +129,10 @@ pub async fn events(
         .await?;
     }
     if format == OutputFormat::Table {
-        outln!("{}", transcript.durations_table(output::now_micros()))?;
+        outln!(
+            "{}",
+            transcript.durations_table(orchestra_kit::time::now_micros())
+        )?;
         if transcript.ended.is_some() {
             write_out(&transcript.summary())?;
         }

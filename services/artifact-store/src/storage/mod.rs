@@ -1,5 +1,6 @@
 //! The service's private tables, on Postgres (schema `artifact_store`) or
-//! SQLite, and the queries over them, one module per table.
+//! SQLite, and the queries over them, one module per table; [`open`]
+//! connects and migrates.
 //!
 //! - [`schema`]: the diesel table definitions shared by both backends.
 //! - [`models`]: the rows as Rust structs.
@@ -13,9 +14,11 @@ pub(crate) mod schema;
 pub(crate) mod versions;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use orchestra_db::{Db, DbOptions};
-use orchestra_kit::config::{ConfigError, Settings};
 
+use orchestra_db::{Db, DbOptions};
+use orchestra_kit::config::Settings;
+
+use crate::Config;
 use crate::error::Result;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -24,21 +27,15 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// The Postgres schema that holds this service's tables.
 pub(crate) const SCHEMA: &str = "artifact_store";
 
-/// Connects to the database the URL names and brings its tables up to date.
-pub(crate) async fn connect(url: &str) -> Result<Db> {
+/// Connects to the database `url` names (its own schema on Postgres) and
+/// brings its tables up to date. A database that cannot be used is a
+/// configuration error naming `ORCHESTRA_ARTIFACT_STORE_DATABASE_URL`.
+pub(crate) async fn open(url: &str) -> Result<Db> {
     let options = DbOptions {
         schema: SCHEMA.to_owned(),
         max_connections: 8,
     };
-    let db = Db::connect(url, &options).await.map_err(|e| {
-        let variable = crate::Config::variable("database_url");
-        match e {
-            orchestra_db::Error::InvalidUrl { .. } => {
-                ConfigError::database_url(&variable, &e.to_string())
-            }
-            _ => ConfigError::database(&variable, url, &e),
-        }
-    })?;
+    let db = Db::connect_configured(&Config::variable("database_url"), url, &options).await?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;
     Ok(db)

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::validation::sha256_hex;
 
 async fn open(test_db: &TestDb) -> Db {
-    super::connect(&test_db.url_for(super::SCHEMA))
+    super::open(&test_db.url_for(super::SCHEMA))
         .await
         .expect("connect and migrate")
 }

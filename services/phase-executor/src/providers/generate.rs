@@ -23,6 +23,8 @@
 
 use serde_json::{Map, Value, json};
 
+use orchestra_kit::seed::SplitMix64;
+
 /// Nesting beyond this is refused: a recursive schema must bottom out.
 const MAX_DEPTH: usize = 24;
 /// Beyond this depth optional properties are left out and arrays take their
@@ -39,24 +41,21 @@ pub struct GenerateError {
     pub reason: String,
 }
 
-/// splitmix64: tiny, fast and good enough to vary offline output; not for
-/// anything that needs unpredictability.
+/// The numbers offline output varies by: kit's splitmix64 sequence, with
+/// the ranges a schema asks for. Not for anything that needs
+/// unpredictability.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// Starts a sequence from `seed`.
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(SplitMix64::new(seed))
     }
 
     /// Returns the next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Returns a number in `0..n`, or 0 when `n` is 0.

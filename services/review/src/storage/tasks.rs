@@ -90,7 +90,7 @@ pub async fn claim_task(db: &Db, id: &str, person: &str, now: i64) -> Result<Tas
             .first(conn)
             .await
             .optional()?
-            .ok_or_else(|| Error::TaskNotFound(id.clone()))?;
+            .ok_or_else(|| Error::task_not_found(&id))?;
         refuse_unless_actionable(&task, &person)?;
         diesel::update(tasks::table.find(&id))
             .filter(tasks::state.eq_any([OPEN, CLAIMED]))
@@ -129,7 +129,7 @@ pub async fn finish_task(
             .first(conn)
             .await
             .optional()?
-            .ok_or_else(|| Error::TaskNotFound(id.clone()))?;
+            .ok_or_else(|| Error::task_not_found(&id))?;
         refuse_unless_actionable(&task, &person)?;
         let updated = diesel::update(tasks::table.find(&id))
             .filter(tasks::state.eq_any([OPEN, CLAIMED]))

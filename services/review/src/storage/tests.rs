@@ -6,13 +6,13 @@ use orchestra_db::time::now_micros;
 use orchestra_proto::v1::{HumanTaskKind, HumanTaskState};
 
 use super::models::{StoredDecision, TaskRow};
-use super::{SCHEMA, migrate, tasks};
+use super::{SCHEMA, open, tasks};
 use crate::Error;
 
 async fn open_db(test: &TestDb) -> Db {
-    let db = test.connect(SCHEMA).await;
-    migrate(&db).await.expect("migrate");
-    db
+    open(&test.url_for(SCHEMA))
+        .await
+        .expect("connect and migrate")
 }
 
 fn row(id: &str, kind: HumanTaskKind, created_at: i64) -> TaskRow {
@@ -124,7 +124,7 @@ async fn claims_follow_the_rules(test: &TestDb) {
     let err = tasks::claim_task(&db, "nope", "ann", 8)
         .await
         .expect_err("missing");
-    assert!(matches!(err, Error::TaskNotFound(_)), "{err:?}");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
 }
 
 async fn finishing_twice_is_refused_and_enqueues_once(test: &TestDb) {

@@ -1,5 +1,5 @@
-//! `ArtifactService` over gRPC: each method forwards to the store and turns
-//! its error into a status through the one mapping in [`crate::error`].
+//! `ArtifactService`: each method forwards to the store and turns its error
+//! into a status through the one mapping in [`crate::error`].
 
 use std::pin::Pin;
 

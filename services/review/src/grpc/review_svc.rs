@@ -1,5 +1,5 @@
-//! `ReviewService` over gRPC: unpacks requests, calls the [`Review`]
-//! actions, and packs their answers; errors become statuses in `error.rs`.
+//! `ReviewService`: unpacks requests, calls the [`Review`] actions, and
+//! packs their answers; errors become statuses in `error.rs`.
 
 use std::pin::Pin;
 

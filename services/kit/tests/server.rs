@@ -1,0 +1,262 @@
+//! The server's tower layers over real gRPC on 127.0.0.1:0: shedding,
+//! the timeout (and streams that outlive it), a span per RPC.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, oneshot};
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use orchestra_kit::server::{ServerLimits, ServiceRoutes, serve};
+
+/// A service whose every call waits at a gate, then answers NOT_FOUND.
+#[derive(Clone)]
+struct Slow {
+    arrived: Arc<Notify>,
+    gate: Arc<Semaphore>,
+}
+
+impl NamedService for Slow {
+    const NAME: &'static str = "test.Slow";
+}
+
+impl tower_service::Service<http::Request<Body>> for Slow {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+        let slow = self.clone();
+        Box::pin(async move {
+            slow.arrived.notify_one();
+            let _passed = slow.gate.acquire().await;
+            Ok(Status::not_found("passed the gate").into_http())
+        })
+    }
+}
+
+struct Running {
+    url: String,
+    slow: Slow,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(limits: ServerLimits) -> Running {
+    let slow = Slow {
+        arrived: Arc::new(Notify::new()),
+        gate: Arc::new(Semaphore::new(0)),
+    };
+    let mut routes = ServiceRoutes::new();
+    routes.add(slow.clone()).set_server_limits(limits);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(routes, listener, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        url,
+        slow,
+        stop: Some(stop),
+    }
+}
+
+fn channel(url: &str) -> Channel {
+    orchestra_kit::channel::lazy(url, "TEST_URL").expect("channel")
+}
+
+/// One call of the slow service.
+async fn call_slow(channel: Channel) -> Status {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static("/test.Slow/Wait");
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc.unary(tonic::Request::new(()), path, codec).await {
+        Ok(_) => Status::ok(""),
+        Err(status) => status,
+    }
+}
+
+#[tokio::test]
+async fn a_request_beyond_the_queue_is_shed_as_unavailable() {
+    let server = start(ServerLimits {
+        max_in_flight: 1,
+        max_queued: 1,
+        ..ServerLimits::default()
+    })
+    .await;
+    let channel = channel(&server.url);
+    let first = tokio::spawn(call_slow(channel.clone()));
+    server.slow.arrived.notified().await;
+    // The second waits at the head of the queue for the one place, the
+    // third in the queue's one place.
+    let second = tokio::spawn(call_slow(channel.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = tokio::spawn(call_slow(channel.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = tokio::time::timeout(Duration::from_secs(5), call_slow(channel.clone()))
+        .await
+        .expect("a shed request is answered at once");
+    assert_eq!(shed.code(), Code::Unavailable, "{shed:?}");
+    assert!(shed.message().contains("busy"), "{shed:?}");
+    // The admitted and the queued all run once the gate opens.
+    server.slow.gate.add_permits(3);
+    for call in [first, second, third] {
+        assert_eq!(call.await.expect("join").code(), Code::NotFound);
+    }
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_is_deadline_exceeded() {
+    let server = start(ServerLimits {
+        request_timeout: Duration::from_millis(200),
+        ..ServerLimits::default()
+    })
+    .await;
+    let status = call_slow(channel(&server.url)).await;
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("Wait"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_stream_outlives_the_timeout() {
+    let server = start(ServerLimits {
+        request_timeout: Duration::from_millis(200),
+        ..ServerLimits::default()
+    })
+    .await;
+    let mut health = HealthClient::new(channel(&server.url));
+    let mut stream = health
+        .watch(HealthCheckRequest {
+            service: "test.Slow".to_owned(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = stream.message().await.expect("first message");
+    assert!(first.is_some());
+    // Well past the timeout the stream is still open: no error, no end.
+    let later = tokio::time::timeout(Duration::from_millis(800), stream.message()).await;
+    assert!(later.is_err(), "the stream ended: {later:?}");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_pass_at_default_limits() {
+    let server = start(ServerLimits::default()).await;
+    let channel = channel(&server.url);
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: "test.Slow".to_owned(),
+                    })
+                    .await
+                    .map(drop)
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("join").expect("served");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_services_are_dropped_when_serve_returns() {
+    /// Held by the service; its receiver learns when the service is gone.
+    #[derive(Clone)]
+    struct Holder(#[allow(dead_code)] Arc<oneshot::Sender<()>>);
+    impl NamedService for Holder {
+        const NAME: &'static str = "test.Holder";
+    }
+    impl tower_service::Service<http::Request<Body>> for Holder {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            std::future::ready(Ok(Status::not_found("held").into_http()))
+        }
+    }
+    let (held, mut gone) = oneshot::channel();
+    let mut routes = ServiceRoutes::new();
+    routes.add(Holder(Arc::new(held)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve(routes, listener, async {}).await.expect("served");
+    // A database pool inside would be closed by now, not a moment later.
+    assert_eq!(gone.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+}
+
+/// Records the `method` field of every `rpc` span.
+#[derive(Clone, Default)]
+struct Methods(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Methods {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit<'a>(&'a Mutex<Vec<String>>);
+        impl tracing::field::Visit for Visit<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "method"
+                    && let Ok(mut methods) = self.0.lock()
+                {
+                    methods.push(format!("{value:?}"));
+                }
+            }
+        }
+        if attrs.metadata().name() == "rpc" {
+            attrs.record(&mut Visit(&self.0));
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_rpc_runs_in_a_span_named_by_its_method() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let methods = Methods::default();
+    // The runtime has one thread, so the server's tasks see this subscriber.
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(methods.clone())
+            .with(tracing_subscriber::filter::LevelFilter::INFO),
+    );
+    let server = start(ServerLimits::default()).await;
+    HealthClient::new(channel(&server.url))
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("check");
+    let seen = methods.0.lock().expect("lock").clone();
+    assert!(
+        seen.iter().any(|m| m == "/grpc.health.v1.Health/Check"),
+        "{seen:?}"
+    );
+}

@@ -174,3 +174,51 @@ impl FrozenCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// a → review (a person's, with a's output) → b, and c needing a.
+    fn template() -> Template {
+        serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "phases": [
+                {"id": "a", "kind": "function", "function": "json.merge", "output": {"name": "out"}},
+                {"id": "review", "kind": "human_review", "needs": ["a"],
+                 "inputs": {"x": "a.out"}, "candidates": ["x"], "output": {"name": "decision"}},
+                {"id": "b", "kind": "function", "function": "json.merge", "needs": ["review"],
+                 "inputs": {"x": "a.out", "d": "review.decision"}},
+                {"id": "c", "kind": "function", "function": "json.merge", "needs": ["a"]},
+            ]
+        }))
+        .expect("template")
+    }
+
+    #[test]
+    fn reach_is_the_phase_its_sources_its_children_and_human_childrens_sources() {
+        let frozen = Frozen::new(&template()).expect("frozen");
+        let ids = |set: BTreeSet<usize>| -> Vec<String> {
+            set.into_iter()
+                .map(|i| frozen.spec(i).expect("spec").id.clone())
+                .collect()
+        };
+        assert_eq!(ids(frozen.reach(0)), ["a", "review", "c"]);
+        // b's task carries a's and review's outputs.
+        assert_eq!(ids(frozen.reach(2)), ["a", "review", "b"]);
+        assert_eq!(ids(frozen.reach(1)), ["a", "review", "b"]);
+        assert_eq!(frozen.children(0), [1, 3]);
+        assert_eq!(frozen.needs(2), [1]);
+    }
+
+    #[test]
+    fn the_cache_parses_a_version_once() {
+        let cache = FrozenCache::default();
+        let json = serde_json::to_string(&template()).expect("json");
+        assert!(cache.get("t-1").is_none());
+        let first = cache.insert("t-1", &json).expect("parse");
+        let again = cache.get("t-1").expect("cached");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(cache.insert("t-2", "not json").is_err());
+    }
+}

@@ -21,6 +21,8 @@
 //! - [`handoffs`]: the review service's messages for human phases.
 
 mod handoffs;
+#[cfg(test)]
+mod tests;
 mod transitions;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -398,6 +400,12 @@ impl RunTx {
     #[cfg(test)]
     pub(crate) fn is_marked(&self, index: usize) -> bool {
         self.dirty.contains(&index)
+    }
+
+    /// How many phase rows the change loaded, for the engine's tests.
+    #[cfg(test)]
+    pub(crate) fn loaded(&self) -> usize {
+        self.phases.len()
     }
 
     /// What the change has recorded so far, for the engine's tests.

@@ -115,26 +115,26 @@ async fn run_phase(db: &orchestra_db::Db, cache: &FrozenCache, phase_id: &str) -
     })
 }
 
-async fn status_and_states(
-    db: &orchestra_db::Db,
-) -> Result<(String, String, Vec<(String, String, i32)>)> {
-    db_run!(db, |c| -> Result<(
-        String,
-        String,
-        Vec<(String, String, i32)>
-    )> {
+/// A phase's id, state and unmet needs as stored.
+type StoredPhase = (String, String, i32);
+
+/// The run's stored status and tally, and its phases.
+type Stored = (String, String, Vec<StoredPhase>);
+
+async fn status_and_states(db: &orchestra_db::Db) -> Result<Stored> {
+    db_run!(db, |c| -> Result<Stored> {
         let run = c.get_run("run").await?.expect("run");
         let rows = phases::table
             .filter(phases::run_id.eq("run"))
             .order(phases::idx.asc())
             .select((phases::phase_id, phases::state, phases::unmet_needs))
-            .load::<(String, String, i32)>(c)
+            .load::<StoredPhase>(c)
             .await?;
         Ok((run.status, run.phase_tally, rows))
     })
 }
 
-fn state_of(rows: &[(String, String, i32)], id: &str) -> (String, i32) {
+fn state_of(rows: &[StoredPhase], id: &str) -> (String, i32) {
     let (_, state, unmet) = rows.iter().find(|(p, ..)| p == id).expect("phase");
     (state.clone(), *unmet)
 }

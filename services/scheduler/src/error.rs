@@ -1,15 +1,19 @@
 //! The scheduler's one error type, and its one mapping to gRPC status.
+//! Its variants are those of every Orchestra service (see
+//! [`orchestra_kit::error`]).
 
-use orchestra_kit::status;
-use orchestra_model::Violation;
 use tonic::Status;
+
+use orchestra_kit::config::ConfigError;
+use orchestra_kit::error::{InvalidArgument, Violation};
+use orchestra_kit::status;
 
 /// Everything that can go wrong in the scheduler.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed; one violation per faulty field.
     #[error("{message}")]
-    Invalid {
+    InvalidArgument {
         /// A summary for people.
         message: String,
         /// The faults, each with its field path.
@@ -34,9 +38,25 @@ pub enum Error {
     /// Stored data could not be read back (a bug or a corrupt row).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A fault the caller cannot fix (a change that did not load a row it
+    /// needed, a value that cannot be encoded); logged, never sent.
+    #[error("{0}")]
+    Internal(String),
     /// A setting cannot be used; start-up stops naming its variable.
     #[error("{0}")]
-    Config(#[from] orchestra_kit::config::ConfigError),
+    Config(#[from] ConfigError),
+    /// The gRPC server failed.
+    #[error("grpc server failed: {0}")]
+    Server(#[from] tonic::transport::Error),
+}
+
+impl InvalidArgument for Error {
+    fn invalid_argument(message: String, violations: Vec<Violation>) -> Error {
+        Error::InvalidArgument {
+            message,
+            violations,
+        }
+    }
 }
 
 impl From<diesel::result::Error> for Error {
@@ -51,15 +71,6 @@ impl Error {
     pub fn is_outage(&self) -> bool {
         matches!(self, Error::Db(cause) if cause.is_outage())
     }
-
-    /// An invalid request about one field.
-    pub fn invalid_field(field: &str, description: impl Into<String>) -> Error {
-        let description = description.into();
-        Error::Invalid {
-            message: format!("{field}: {description}"),
-            violations: vec![Violation::new(field, description)],
-        }
-    }
 }
 
 /// The scheduler's result type.
@@ -68,21 +79,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         match error {
-            Error::Invalid {
+            Error::InvalidArgument {
                 message,
                 violations,
-            } => status::invalid_argument(
-                &message,
-                violations.into_iter().map(|v| (v.field, v.description)),
-            ),
+            } => status::bad_request(&message, violations),
             Error::NotFound(message) => Status::not_found(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Db(cause) if cause.is_outage() => status::database_unavailable(&cause),
-            Error::Db(cause) => status::internal(&cause),
-            Error::Corrupt(cause) => status::internal(&cause),
-            Error::Config(cause) => status::internal(&cause),
+            Error::Db(_)
+            | Error::Corrupt(_)
+            | Error::Internal(_)
+            | Error::Config(_)
+            | Error::Server(_) => status::internal(&error),
         }
     }
 }

@@ -27,6 +27,7 @@ mod storage;
 use std::future::Future;
 use std::time::Duration;
 
+use orchestra_kit::Background;
 use orchestra_kit::config::Settings;
 use orchestra_kit::limits::MessageLimit;
 use orchestra_kit::server::ServiceRoutes;
@@ -37,7 +38,6 @@ use orchestra_proto::v1::run_service_server::RunServiceServer;
 use orchestra_proto::v1::task_service_server::TaskServiceServer;
 use orchestra_proto::v1::template_service_server::TemplateServiceServer;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 pub use config::Config;
@@ -55,17 +55,6 @@ pub struct Scheduler {
     database_url: String,
     review: ReviewServiceClient<Channel>,
     limit: MessageLimit,
-}
-
-/// The scheduler's background loops; dropping this stops them.
-pub struct Background(Vec<JoinHandle<()>>);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        for handle in &self.0 {
-            handle.abort();
-        }
-    }
 }
 
 impl Scheduler {
@@ -156,8 +145,10 @@ impl Scheduler {
     /// Starts the lease sweeper, the outbox dispatcher and, on Postgres, the
     /// listener for other replicas' commits.
     pub fn spawn_background(&self) -> Background {
+        let mut background = Background::new();
         let engine = self.engine.clone();
-        let sweeper = tokio::spawn(async move {
+        // Sweeps hold nothing that must finish: a stop may cut one short.
+        background.spawn("lease sweeper", async move {
             loop {
                 if let Err(error) = engine.expire_leases().await {
                     tracing::warn!(%error, "lease sweep failed");
@@ -165,19 +156,17 @@ impl Scheduler {
                 tokio::time::sleep(LEASE_SWEEP).await;
             }
         });
-        let dispatcher = tokio::spawn(outbox::run(
-            self.engine.clone(),
-            self.review.clone(),
-            std::future::pending(),
-        ));
-        let mut loops = vec![sweeper, dispatcher];
+        let (engine, review) = (self.engine.clone(), self.review.clone());
+        background.spawn_with_stop("outbox to review", move |stop| async move {
+            outbox::run(engine, review, stop.cancelled_owned()).await;
+        });
         if self.engine.db().backend() == orchestra_db::Backend::Postgres {
-            loops.push(tokio::spawn(listen::run(
-                self.database_url.clone(),
-                self.engine.bus().clone(),
-            )));
+            background.spawn(
+                "listener for other replicas",
+                listen::run(self.database_url.clone(), self.engine.bus().clone()),
+            );
         }
-        Background(loops)
+        background
     }
 }
 
@@ -190,9 +179,9 @@ pub async fn serve(
     let scheduler = Scheduler::open(&config).await?;
     let mut routes = ServiceRoutes::new();
     scheduler.add_routes(&mut routes);
-    let _background = scheduler.spawn_background();
+    let background = scheduler.spawn_background();
     tracing::info!(addr = ?listener.local_addr().ok(), "scheduler listening");
-    orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown))
-        .await
-        .map_err(|e| Error::Unavailable(format!("server failed: {e}")))
+    let served = orchestra_kit::server::serve(routes, listener, scheduler.draining(shutdown)).await;
+    background.stop().await;
+    served.map_err(Error::Server)
 }

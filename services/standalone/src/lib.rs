@@ -227,7 +227,7 @@ impl Standalone {
         if let Some(executor) = &self.executor {
             background.extend(executor.start());
         }
-        let scheduler_background = self.scheduler.spawn_background();
+        background.extend(self.scheduler.spawn_background());
         let served = orchestra_kit::server::serve(
             self.routes,
             self.listener,
@@ -235,7 +235,6 @@ impl Standalone {
         )
         .await;
         background.stop().await;
-        drop(scheduler_background);
         Ok(served?)
     }
 }

@@ -8,6 +8,7 @@ use super::run_tx::RunTx;
 use super::{Engine, HumanResolution, in_run_tx};
 use crate::error::{Error, Result};
 use crate::storage::tasks::TaskKey;
+use orchestra_kit::error::InvalidArgument;
 
 impl Engine {
     /// Applies what a person did on a human phase. Idempotent: a report for
@@ -470,7 +471,10 @@ mod tests {
                 ..not_upstream
             },
         );
-        assert!(matches!(refused, Err(Error::Invalid { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::InvalidArgument { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]

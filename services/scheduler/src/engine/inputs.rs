@@ -11,6 +11,7 @@ use tonic::Status;
 
 use super::Engine;
 use crate::error::{Error, Result};
+use orchestra_kit::error::InvalidArgument;
 
 /// One run input as given: inline JSON text, or a reference to content
 /// already in the artifact store.
@@ -86,7 +87,7 @@ impl Engine {
             }
         }
         if !violations.is_empty() {
-            return Err(Error::Invalid {
+            return Err(Error::InvalidArgument {
                 message: "the run's inputs break their schemas".into(),
                 violations,
             });
@@ -108,7 +109,7 @@ impl Engine {
                 GivenInput::Stored(reference) => {
                     match self.read_stored(name, &field, reference).await {
                         Ok(content) => content,
-                        Err(Error::Invalid { violations: v, .. }) => {
+                        Err(Error::InvalidArgument { violations: v, .. }) => {
                             violations.extend(v);
                             continue;
                         }
@@ -132,7 +133,7 @@ impl Engine {
             contents.push((name, field, content));
         }
         if !violations.is_empty() {
-            return Err(Error::Invalid {
+            return Err(Error::InvalidArgument {
                 message: "the run's inputs do not match the template".into(),
                 violations,
             });
@@ -242,7 +243,7 @@ fn declared_inputs<'a>(
         }
     }
     if !violations.is_empty() {
-        return Err(Error::Invalid {
+        return Err(Error::InvalidArgument {
             message: "the run's inputs do not match the template".into(),
             violations,
         });

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::storage::executors::ExecutorStore;
 use crate::storage::models::{TaskRow, task_state};
 use crate::storage::tasks::{TaskKey, TaskStore};
+use orchestra_kit::error::InvalidArgument;
 
 impl Engine {
     /// Leases the oldest due task of the given kinds to an executor, if any.
@@ -249,13 +250,10 @@ impl Engine {
     }
 }
 
-/// A phase's seed: derived from the run's seed and the phase's index
-/// (splitmix64), so phases differ and a run's seed reproduces them all.
+/// A phase's seed: the run's seed's splitmix64 sequence at the phase's
+/// index, so phases differ and a run's seed reproduces them all.
 fn phase_seed(run_seed: u64, index: usize) -> u64 {
-    let mut z = run_seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    orchestra_kit::seed::nth(run_seed, index as u64)
 }
 
 /// Says whether a repeated completion names the output already accepted:

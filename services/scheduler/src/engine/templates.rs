@@ -10,6 +10,7 @@ use super::{Engine, SourceIn, now};
 use crate::error::{Error, Result};
 use crate::storage::models::TemplateRow;
 use crate::storage::templates::TemplateStore;
+use orchestra_kit::error::InvalidArgument;
 
 impl Engine {
     /// Parses, bundles and validates a template source.
@@ -28,10 +29,12 @@ impl Engine {
     }
 
     fn template_row(&self, source: &SourceIn, version: i32) -> Result<TemplateRow> {
-        let valid = self.validate(source).map_err(|violations| Error::Invalid {
-            message: format!("the template has {} fault(s)", violations.len()),
-            violations,
-        })?;
+        let valid = self
+            .validate(source)
+            .map_err(|violations| Error::InvalidArgument {
+                message: format!("the template has {} fault(s)", violations.len()),
+                violations,
+            })?;
         let spec_json = valid.to_json();
         let template = valid.template();
         Ok(TemplateRow {
@@ -143,7 +146,7 @@ impl Engine {
             files: BTreeMap::new(),
         };
         self.create_template(&source).await.map_err(|e| match e {
-            Error::Invalid { violations, .. } => Error::Invalid {
+            Error::InvalidArgument { violations, .. } => Error::InvalidArgument {
                 message: "new_name is not a valid template name".into(),
                 violations: violations
                     .into_iter()

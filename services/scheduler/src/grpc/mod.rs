@@ -10,6 +10,7 @@ use orchestra_proto::v1 as pb;
 
 use crate::error::{Error, Result};
 use crate::storage::tasks::TaskKey;
+use orchestra_kit::error::InvalidArgument;
 
 /// Reads a required attempt key, with field violations under `field`.
 pub(crate) fn attempt_key(key: Option<&pb::AttemptKey>, field: &str) -> Result<TaskKey> {
@@ -34,7 +35,7 @@ pub(crate) fn attempt_key(key: Option<&pb::AttemptKey>, field: &str) -> Result<T
         ));
     }
     if !violations.is_empty() {
-        return Err(Error::Invalid {
+        return Err(Error::InvalidArgument {
             message: format!("{field} is incomplete"),
             violations,
         });

@@ -12,6 +12,7 @@ use crate::engine::{Engine, StartRun};
 use crate::error::{Error, Result};
 use crate::storage::models::RunRow;
 use crate::storage::runs::RunFilter;
+use orchestra_kit::error::InvalidArgument;
 
 /// The RunService handler.
 #[derive(Clone)]

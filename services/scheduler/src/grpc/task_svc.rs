@@ -12,6 +12,7 @@ use super::attempt_key;
 use crate::engine::{Engine, HumanResolution};
 use crate::error::Error;
 use crate::storage::tasks::TaskKey;
+use orchestra_kit::error::InvalidArgument;
 
 /// The TaskService handler.
 #[derive(Clone)]

@@ -11,6 +11,7 @@ use crate::convert::{phase_definitions, template_message};
 use crate::engine::{Engine, SourceIn};
 use crate::error::Error;
 use crate::storage::models::TemplateRow;
+use orchestra_kit::error::InvalidArgument;
 
 /// The TemplateService handler.
 #[derive(Clone)]

@@ -33,7 +33,7 @@ mod tests;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use orchestra_db::{Db, DbOptions};
-use orchestra_kit::config::{ConfigError, Settings};
+use orchestra_kit::config::Settings;
 
 use crate::Config;
 use crate::error::Result;
@@ -48,23 +48,12 @@ pub(crate) const SCHEMA: &str = "scheduler";
 /// applies pending migrations. A database that cannot be opened is
 /// [`crate::Error::Config`], naming `ORCHESTRA_SCHEDULER_DATABASE_URL`.
 pub(crate) async fn open(database_url: &str) -> Result<Db> {
-    let db = Db::connect(
-        database_url,
-        &DbOptions {
-            schema: SCHEMA.into(),
-            max_connections: 16,
-        },
-    )
-    .await
-    .map_err(|e| {
-        let variable = Config::variable("database_url");
-        match e {
-            orchestra_db::Error::InvalidUrl { .. } => {
-                ConfigError::database_url(&variable, &e.to_string())
-            }
-            _ => ConfigError::database(&variable, database_url, &e),
-        }
-    })?;
+    let options = DbOptions {
+        schema: SCHEMA.into(),
+        max_connections: 16,
+    };
+    let variable = Config::variable("database_url");
+    let db = Db::connect_configured(&variable, database_url, &options).await?;
     db.run_migrations(POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
         .await?;
     Ok(db)

@@ -261,7 +261,7 @@ impl RunTx {
     }
 
     fn not_loaded(&self, index: usize) -> Error {
-        Error::Corrupt(format!(
+        Error::Internal(format!(
             "run {}: phase at position {index} was not loaded for this change",
             self.run.id
         ))

@@ -151,7 +151,7 @@ impl Engine {
     ) -> Result<Vec<u8>> {
         if reference.artifact_id.is_empty() {
             return Err(Error::invalid_field(
-                &format!("{field}.artifact_id"),
+                format!("{field}.artifact_id"),
                 "is required",
             ));
         }

@@ -58,9 +58,7 @@ fn run_filter(request: pb::ListRunsRequest) -> Result<RunFilter> {
         let status = pb::RunStatus::try_from(*status)
             .ok()
             .and_then(convert::model_run_status)
-            .ok_or_else(|| {
-                Error::invalid_field(&format!("statuses[{i}]"), "is not a run status")
-            })?;
+            .ok_or_else(|| Error::invalid_field(format!("statuses[{i}]"), "is not a run status"))?;
         statuses.push(status.as_str().to_owned());
     }
     Ok(RunFilter {

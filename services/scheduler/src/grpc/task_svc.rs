@@ -39,7 +39,7 @@ fn kind_names(kinds: &[i32]) -> Result<Vec<String>, Error> {
             Ok(pb::PhaseKind::Llm) => Ok("llm".to_owned()),
             Ok(pb::PhaseKind::Function) => Ok("function".to_owned()),
             _ => Err(Error::invalid_field(
-                &format!("kinds[{i}]"),
+                format!("kinds[{i}]"),
                 "executors run llm and function phases only",
             )),
         })

@@ -3,9 +3,8 @@
 //! after its lease's 30 s deadline. The new process learns that the old
 //! incarnation's executor is gone because nothing has marked it seen since.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use orchestra_proto::v1 as pb;
@@ -13,6 +12,8 @@ use orchestra_proto::v1::run_service_client::RunServiceClient;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
 use orchestra_proto::v1::template_service_client::TemplateServiceClient;
 use tonic::transport::Channel;
+
+use common::process::{Up, connect, free_addr};
 
 const TEMPLATE: &str = "\
 name: single
@@ -22,45 +23,6 @@ phases:
     function: json.merge
     output: { name: out, schema: { type: object } }
 ";
-
-/// Starts `orchestra up` on `addr` with its data in `data_dir`.
-fn up(addr: SocketAddr, data_dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_orchestra"))
-        .arg("up")
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn orchestra up")
-}
-
-/// A channel to `addr` once something answers there.
-async fn connect(addr: SocketAddr) -> Channel {
-    let started = Instant::now();
-    loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-            .expect("url")
-            .connect()
-            .await
-        {
-            return channel;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "orchestra up does not serve"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
 
 async fn start_run(runs: &mut RunServiceClient<Channel>) -> String {
     runs.start_run(pb::StartRunRequest {
@@ -100,7 +62,7 @@ async fn hold_an_attempt(
 async fn an_attempt_interrupted_by_kill_9_is_retried_within_seconds() {
     let data = tempfile::tempdir().expect("data dir");
     let addr = free_addr();
-    let mut first = up(addr, data.path());
+    let mut first = Up::start(addr, data.path(), None);
     let channel = connect(addr).await;
     TemplateServiceClient::new(channel.clone())
         .create_template(pb::CreateTemplateRequest {
@@ -125,11 +87,10 @@ async fn an_attempt_interrupted_by_kill_9_is_retried_within_seconds() {
         .expect("lease")
         .into_inner();
     let run_id = hold_an_attempt(&channel, &mut stream).await;
-    first.kill().expect("kill -9");
-    first.wait().expect("reaped");
+    first.kill();
     drop(stream);
 
-    let mut second = up(addr, data.path());
+    let mut second = Up::start(addr, data.path(), None);
     let restarted = Instant::now();
     let mut runs = RunServiceClient::new(connect(addr).await);
     let done = loop {
@@ -151,8 +112,7 @@ async fn an_attempt_interrupted_by_kill_9_is_retried_within_seconds() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let elapsed = restarted.elapsed();
-    second.kill().expect("stop");
-    second.wait().expect("reaped");
+    second.kill();
     assert_eq!(done.phases[0].attempt, 2, "{:?}", done.phases);
     assert!(
         elapsed < Duration::from_secs(5),

@@ -22,11 +22,18 @@ pub struct Config {
     /// `ORCHESTRA_EXECUTOR_LISTEN_ADDR`: where ProviderService and health listen.
     #[serde(default = "default_listen_addr")]
     pub listen_addr: SocketAddr,
-    /// `ORCHESTRA_EXECUTOR_SLOTS`: how many phases run at once.
+    /// `ORCHESTRA_EXECUTOR_SLOTS`: how many `llm` phases run at once (model
+    /// calls are slow and cost money, so this bound is small).
     #[serde(default = "default_slots")]
     pub slots: u32,
+    /// `ORCHESTRA_EXECUTOR_FUNCTION_SLOTS`: how many `function` phases run at
+    /// once, apart from the `llm` ones (built-in functions are quick, so
+    /// they should not queue behind model calls).
+    #[serde(default = "default_function_slots")]
+    pub function_slots: u32,
     /// `ORCHESTRA_EXECUTOR_ID`: a stable name for this executor (a random
-    /// one when unset).
+    /// one when unset); the scheduler sees `ID/llm` and `ID/function`, one
+    /// per Lease stream.
     #[serde(default)]
     pub id: Option<String>,
     /// `ORCHESTRA_EXECUTOR_MAX_MESSAGE_BYTES`: the largest input or output
@@ -51,7 +58,12 @@ impl Settings for Config {
         check_nonzero(
             &Self::variable("slots"),
             u64::from(self.slots),
-            "how many phases run at once; with 0 the executor would lease nothing",
+            "how many llm phases run at once; with 0 the executor would lease none",
+        )?;
+        check_nonzero(
+            &Self::variable("function_slots"),
+            u64::from(self.function_slots),
+            "how many function phases run at once; with 0 the executor would lease none",
         )?;
         if self.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
             return Err(ConfigError::new(
@@ -79,8 +91,20 @@ fn default_listen_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50052))
 }
 
+/// How many `llm` phases run at once unless told otherwise.
+pub const DEFAULT_SLOTS: u32 = 4;
+
+/// How many `function` phases run at once unless told otherwise. Functions
+/// take microseconds to milliseconds: enough slots that a wide fan-out runs
+/// at once, few enough that a flood cannot swamp the process.
+pub const DEFAULT_FUNCTION_SLOTS: u32 = 64;
+
 fn default_slots() -> u32 {
-    4
+    DEFAULT_SLOTS
+}
+
+fn default_function_slots() -> u32 {
+    DEFAULT_FUNCTION_SLOTS
 }
 
 impl Config {
@@ -102,6 +126,7 @@ impl Config {
             artifact_store_url: artifact_store_url.to_owned(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             slots: default_slots(),
+            function_slots: default_function_slots(),
             id: None,
             max_message_bytes: default_max_message_bytes(),
         }
@@ -135,6 +160,7 @@ mod tests {
     fn defaults_suit_a_laptop() {
         let config = read(&[]).expect("defaults");
         assert_eq!(config.slots, 4);
+        assert_eq!(config.function_slots, 64);
         assert_eq!(config.listen_addr.port(), 50052);
     }
 
@@ -142,6 +168,8 @@ mod tests {
     fn settings_that_parse_but_make_no_sense_are_refused() {
         for (variable, value) in [
             ("ORCHESTRA_EXECUTOR_SLOTS", "0"),
+            ("ORCHESTRA_EXECUTOR_FUNCTION_SLOTS", "0"),
+            ("ORCHESTRA_EXECUTOR_FUNCTION_SLOTS", "-1"),
             ("ORCHESTRA_EXECUTOR_SCHEDULER_URL", "ftp://x"),
             ("ORCHESTRA_EXECUTOR_ARTIFACT_STORE_URL", "127.0.0.1:50053"),
             ("ORCHESTRA_EXECUTOR_ID", " "),

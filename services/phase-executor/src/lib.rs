@@ -2,7 +2,8 @@
 //!
 //! Module map:
 //! - [`worker`]: the lease loop — leases tasks from the scheduler, keeps
-//!   each lease alive, runs it, reports the outcome.
+//!   each lease alive, runs it, reports the outcome. One loop runs per
+//!   [`Pool`], so quick functions never wait behind slow model calls.
 //! - [`attempt`]: one attempt of one phase: inputs from the artifact store,
 //!   the output computed and stored, validated against its schema.
 //! - [`functions`]: the registry of deterministic functions a `function`
@@ -35,6 +36,7 @@ use tokio::net::TcpListener;
 use orchestra_kit::Background;
 use orchestra_kit::config::Settings;
 use orchestra_kit::server::ServiceRoutes;
+use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::provider_service_server::ProviderServiceServer;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
@@ -42,12 +44,33 @@ use orchestra_proto::v1::task_service_client::TaskServiceClient;
 pub use config::Config;
 pub use error::{AttemptFailure, Error};
 
+/// Phases of some kinds, leased on a Lease stream of their own with their
+/// own slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    /// The kind's name, which suffixes the executor id.
+    pub name: &'static str,
+    /// The phase kind this pool runs.
+    pub kind: pb::PhaseKind,
+    /// How many of its phases run at once.
+    pub slots: u32,
+}
+
+impl Pool {
+    /// The id this pool's stream leases under: the scheduler counts slots
+    /// and tracks presence and suspension per executor id, so two streams
+    /// under one id would take each other over and share one count.
+    pub fn executor_id(&self, executor_id: &str) -> String {
+        format!("{executor_id}/{}", self.name)
+    }
+}
+
 /// An executor ready to lease work. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
     context: attempt::AttemptContext,
     id: String,
-    slots: u32,
+    pools: Vec<Pool>,
 }
 
 impl Executor {
@@ -75,13 +98,30 @@ impl Executor {
                 providers: Arc::new(providers::ProviderRegistry::with_offline()),
             },
             id: config.executor_id(),
-            slots: config.slots.max(1),
+            pools: vec![
+                Pool {
+                    name: "llm",
+                    kind: pb::PhaseKind::Llm,
+                    slots: config.slots.max(1),
+                },
+                Pool {
+                    name: "function",
+                    kind: pb::PhaseKind::Function,
+                    slots: config.function_slots.max(1),
+                },
+            ],
         })
     }
 
-    /// This executor's id, as the scheduler sees it.
+    /// This executor's id; the scheduler sees one id per pool
+    /// ([`Pool::executor_id`]).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The pools this executor leases for, one Lease stream each.
+    pub fn pools(&self) -> &[Pool] {
+        &self.pools
     }
 
     /// Adds ProviderService.
@@ -91,15 +131,23 @@ impl Executor {
         )));
     }
 
-    /// Starts the lease loop, which leases and runs tasks. Stopping or
-    /// dropping the handle stops leasing; the leases held then expire (or
-    /// are released when the stream closes) and go to another executor.
+    /// Starts one lease loop per pool, each leasing and running tasks of
+    /// its kind. Stopping or dropping the handle stops leasing; the leases
+    /// held then expire (or are released when the stream closes) and go to
+    /// another executor.
     pub fn start(&self) -> Background {
         let mut background = Background::new();
-        background.spawn(
-            "lease loop",
-            worker::run(self.context.clone(), self.id.clone(), self.slots),
-        );
+        for pool in &self.pools {
+            background.spawn(
+                "lease loop",
+                worker::run(
+                    self.context.clone(),
+                    pool.executor_id(&self.id),
+                    pool.slots,
+                    vec![pool.kind],
+                ),
+            );
+        }
         background
     }
 }

@@ -1,5 +1,6 @@
-//! The lease loop: hold a `Lease` stream open to the scheduler, run each
-//! task it pushes (at most `slots` at once; the scheduler counts), keep each
+//! The lease loop: hold a `Lease` stream open to the scheduler for some
+//! phase kinds, run each task it pushes (at most `slots` at once; the
+//! scheduler counts, per executor id), keep each
 //! lease alive with heartbeats, and report the outcome. A lost stream is
 //! reopened with backoff; a lost lease stops its attempt.
 
@@ -16,14 +17,16 @@ use crate::error::AttemptFailure;
 /// How long a call is retried while its service is unavailable.
 const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Leases and runs tasks until its [`orchestra_kit::Background`] stops it.
-pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32) {
+/// Leases and runs tasks of the given kinds until its
+/// [`orchestra_kit::Background`] stops it.
+pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32, kinds: Vec<pb::PhaseKind>) {
     let mut backoff = Duration::from_millis(200);
+    let kinds: Vec<i32> = kinds.into_iter().map(i32::from).collect();
     loop {
         let request = pb::LeaseRequest {
             executor_id: executor_id.clone(),
             slots,
-            kinds: Vec::new(),
+            kinds: kinds.clone(),
         };
         match ctx.tasks.clone().lease(request).await {
             Ok(response) => {

@@ -21,6 +21,10 @@ fn zero_slots_are_refused() {
         &[("ORCHESTRA_EXECUTOR_SLOTS", "many")],
         &["ORCHESTRA_EXECUTOR_SLOTS", "many"],
     );
+    refused(
+        &[("ORCHESTRA_EXECUTOR_FUNCTION_SLOTS", "0")],
+        &["ORCHESTRA_EXECUTOR_FUNCTION_SLOTS", "at least 1"],
+    );
 }
 
 #[test]

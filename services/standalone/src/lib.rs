@@ -87,21 +87,26 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Lease time-to-live for the scheduler.
     pub lease_ttl: Duration,
-    /// Phases the built-in executor runs at once (0: no executor).
+    /// `llm` phases the built-in executor runs at once (0: no executor).
     pub executor_slots: u32,
+    /// `function` phases the built-in executor runs at once, besides the
+    /// `llm` ones.
+    pub executor_function_slots: u32,
     /// The largest run input, form or artifact one message may carry, for
     /// every service and channel.
     pub max_message_bytes: usize,
 }
 
 impl Options {
-    /// Defaults for a laptop: SQLite under `data_dir`, a 30 s lease, 4 slots.
+    /// Defaults for a laptop: SQLite under `data_dir`, a 30 s lease, 4 slots
+    /// for model calls and 64 for functions (the executor's own defaults).
     pub fn new(data_dir: PathBuf) -> Options {
         Options {
             data_dir,
             database_url: None,
             lease_ttl: Duration::from_secs(30),
-            executor_slots: 4,
+            executor_slots: orchestra_phase_executor::config::DEFAULT_SLOTS,
+            executor_function_slots: orchestra_phase_executor::config::DEFAULT_FUNCTION_SLOTS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
@@ -192,6 +197,7 @@ pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone,
         .map_err(|e| service_error("scheduler", e, &options))?;
     let executor = orchestra_phase_executor::Executor::new(&orchestra_phase_executor::Config {
         slots: options.executor_slots.max(1),
+        function_slots: options.executor_function_slots.max(1),
         max_message_bytes: limit,
         ..orchestra_phase_executor::Config::with_urls(&own_url, &own_url)
     })

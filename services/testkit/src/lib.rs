@@ -166,7 +166,8 @@ impl Mesh {
         self.data_dir.path().to_owned()
     }
 
-    async fn start_artifact_store(&mut self) {
+    /// Starts the artifact store (again) on its port.
+    pub async fn start_artifact_store(&mut self) {
         let mut config = orchestra_artifact_store::Config::for_data_dir(self.data_dir.path());
         config.database_url = self.db.url_for("artifact_store");
         config.max_message_bytes = self.options.max_message_bytes;
@@ -180,6 +181,13 @@ impl Mesh {
                 let _ = orchestra_kit::server::serve(routes, listener, stopped(stop)).await;
             })
             .await;
+    }
+
+    /// Stops the artifact store: its port refuses connections until
+    /// [`Mesh::start_artifact_store`], so attempts wait to store their
+    /// outputs (heartbeating) and runs wait to publish them.
+    pub async fn stop_artifact_store(&mut self) {
+        self.artifact_store.stop().await;
     }
 
     async fn start_review(&mut self) {

@@ -8,8 +8,9 @@
 //! - [`storage`]: the scheduler's tables and queries, one module per table,
 //!   for both backends.
 //! - [`outbox`]: hand-offs to the review service that survive restarts.
-//! - [`bus`]: in-process wake-ups after commits; [`listen`]: wake-ups from
-//!   other replicas (Postgres LISTEN/NOTIFY).
+//! - [`bus`]: after a commit, each watched run's events to its watchers and
+//!   wake-ups for the rest; [`listen`]: the same for other replicas' commits
+//!   (Postgres LISTEN/NOTIFY).
 //!
 //! [`Scheduler`] ties them together; `main.rs` and the all-in-one process
 //! only configure and start it.
@@ -25,7 +26,6 @@ mod outbox;
 mod storage;
 
 use std::future::Future;
-use std::time::Duration;
 
 use orchestra_kit::config::Settings;
 use orchestra_kit::limits::MessageLimit;
@@ -44,9 +44,6 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use engine::{Engine, LeaseSettings};
-
-/// How often expired leases are looked for.
-const LEASE_SWEEP: Duration = Duration::from_millis(250);
 
 /// A running scheduler's parts. Cheap to clone.
 #[derive(Clone)]
@@ -93,7 +90,7 @@ impl Scheduler {
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
             db,
-            bus::Bus::new(config.poll_interval()),
+            bus::Bus::new(config.sweep_interval()),
             catalog,
             LeaseSettings {
                 ttl: config.lease_ttl(),
@@ -157,14 +154,7 @@ impl Scheduler {
     /// listener for other replicas' commits.
     pub fn spawn_background(&self) -> Background {
         let engine = self.engine.clone();
-        let sweeper = tokio::spawn(async move {
-            loop {
-                if let Err(error) = engine.expire_leases().await {
-                    tracing::warn!(%error, "lease sweep failed");
-                }
-                tokio::time::sleep(LEASE_SWEEP).await;
-            }
-        });
+        let sweeper = tokio::spawn(async move { engine.sweep_leases().await });
         let dispatcher = tokio::spawn(outbox::run(
             self.engine.clone(),
             self.review.clone(),
@@ -174,7 +164,7 @@ impl Scheduler {
         if self.engine.db().backend() == orchestra_db::Backend::Postgres {
             loops.push(tokio::spawn(listen::run(
                 self.database_url.clone(),
-                self.engine.bus().clone(),
+                self.engine.clone(),
             )));
         }
         Background(loops)

@@ -28,6 +28,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::storage::changes::Change;
 use crate::storage::events::EventStore;
+use crate::storage::models::EventRow;
 use crate::storage::runs::RunStore;
 
 /// How many events one read of the log takes.
@@ -46,16 +47,30 @@ impl Engine {
     ) -> Result<impl Stream<Item = Result<pb::RunEvent>> + Send + 'static> {
         // Join first: whatever commits after the log is read still arrives.
         let events = self.bus.subscribe(run_id);
-        let owned = run_id.to_owned();
-        let run = db_run!(&self.db, |c| -> Result<_> { Ok(c.get_run(&owned).await?) })?
-            .ok_or_else(|| Error::NotFound(format!("run {run_id} does not exist")))?;
+        // The run and the first of what the watcher missed, in one read, so
+        // that opening a stream costs one round of queries.
+        let (run, rows) = db_run!(&self.db, |c| -> Result<_> {
+            let Some(run) = c.get_run(run_id).await? else {
+                return Err(Error::NotFound(format!("run {run_id} does not exist")));
+            };
+            let rows = c.events_after(run_id, after_seq, BATCH).await?;
+            Ok((run, rows))
+        })?;
+        let missed = decode(run_id, rows)?;
+        if let Some(last) = missed.last() {
+            events.seen_committed(last.seq);
+        }
         let watch = Watch {
             db: self.db.clone(),
             run_id: run_id.to_owned(),
             after: after_seq,
             finished: convert::stored_status(&run)?.is_finished(),
-            catch_up: CatchUp::ToEnd,
-            pending: VecDeque::new(),
+            catch_up: if (missed.len() as i64) < BATCH {
+                CatchUp::Done
+            } else {
+                CatchUp::ToEnd
+            },
+            pending: missed.into(),
             ended: false,
             events,
             closed: Box::pin(self.bus.closed()),
@@ -220,6 +235,11 @@ async fn read_events(db: &Db, run_id: &str, after: i64, limit: i64) -> Result<Ve
     let rows = db_run!(db, |c| -> Result<_> {
         Ok(c.events_after(run_id, after, limit).await?)
     })?;
+    decode(run_id, rows)
+}
+
+/// Decodes stored events.
+fn decode(run_id: &str, rows: Vec<EventRow>) -> Result<Vec<pb::RunEvent>> {
     rows.into_iter()
         .map(|row| {
             pb::RunEvent::decode(row.body.as_slice())

@@ -212,7 +212,7 @@ impl Engine {
     /// After a commit: hands its events to the run's watchers here (other
     /// replicas hear of them by notification) and wakes what it concerns.
     fn wake(&self, saved: Saved) {
-        self.bus.committed(saved.events);
+        self.fill_later(self.bus.committed(saved.events));
         if saved.tasks {
             self.bus.tasks_changed();
         }

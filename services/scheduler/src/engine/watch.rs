@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use orchestra_db::{Db, db_run};
@@ -23,7 +24,7 @@ use prost::Message;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Engine;
-use crate::bus::RunEvents;
+use crate::bus::{Gap, RunEvents};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::storage::changes::Change;
@@ -33,6 +34,11 @@ use crate::storage::runs::RunStore;
 
 /// How many events one read of the log takes.
 const BATCH: i64 = 256;
+
+/// How long a run's channel waits for an event published late (a
+/// concurrent commit's, usually microseconds behind; another replica's,
+/// heard of within milliseconds) before the gap is read from the log.
+const GAP_GRACE: Duration = Duration::from_millis(20);
 
 impl Engine {
     /// Streams a run's events after `after_seq`. NOT_FOUND at once for an
@@ -57,9 +63,11 @@ impl Engine {
             Ok((run, rows))
         })?;
         let missed = decode(run_id, rows)?;
-        if let Some(last) = missed.last() {
-            events.seen_committed(last.seq);
-        }
+        events.seen_committed(
+            missed
+                .last()
+                .map_or(run.last_seq, |e| e.seq.max(run.last_seq)),
+        );
         let watch = Watch {
             db: self.db.clone(),
             run_id: run_id.to_owned(),
@@ -114,13 +122,43 @@ impl Engine {
                     break;
                 };
                 after = newest;
-                self.bus.publish(events);
+                self.fill_later(self.bus.publish(events));
                 if read < limit || last.is_some_and(|last| after >= last) {
                     break;
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Fills a gap in a run's channel (see [`crate::bus::Gap`]) unless the
+    /// missing events are published within [`GAP_GRACE`]: one read of the
+    /// log for this replica, rather than one per watcher.
+    pub(super) fn fill_later(&self, gap: Option<Gap>) {
+        if let Some(Gap { run_id }) = gap {
+            let engine = self.clone();
+            tokio::spawn(async move { engine.fill_gap(&run_id).await });
+        }
+    }
+
+    async fn fill_gap(&self, run_id: &str) {
+        tokio::time::sleep(GAP_GRACE).await;
+        while let Some((first, last)) = self.bus.gap(run_id) {
+            match read_events(&self.db, run_id, first - 1, (last - first + 1).min(BATCH)).await {
+                // Events that fill a gap open none.
+                Ok(events) if !events.is_empty() => drop(self.bus.publish(events)),
+                outcome => {
+                    if let Err(error) = outcome {
+                        tracing::warn!(%error, run_id, "cannot read a gap in the run's events");
+                    }
+                    // Its watchers read it themselves.
+                    self.bus.release(run_id);
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -179,6 +217,8 @@ impl Watch {
                 return None;
             }
             tokio::select! {
+                // An event first: the stop is looked at only while waiting.
+                biased;
                 received = self.events.recv() => match received {
                     Ok(event) => self.receive(&event),
                     Err(RecvError::Lagged(_)) => self.catch_up = CatchUp::ToEnd,
@@ -314,9 +354,10 @@ mod tests {
         seqs
     }
 
-    /// A gap in the channel (a commit of another replica not heard of) and
-    /// a watcher fallen behind the channel's buffer are both read from the
-    /// log: every event arrives once, in order.
+    /// A gap in the channel (a commit of another replica not heard of) is
+    /// filled from the log once for the replica, and a watcher fallen
+    /// behind the channel's buffer reads from the log what it missed: every
+    /// event arrives once, in order.
     async fn a_watcher_reads_from_the_log_what_its_channel_misses(test_db: &TestDb) {
         let db = crate::storage::open(&test_db.url_for("scheduler"))
             .await
@@ -362,9 +403,20 @@ mod tests {
         let (last, _) = here.get_run(&run.id).await.expect("run");
         let mut seqs = next_seqs(&mut stream, last.last_seq as usize).await;
 
-        // A commit this replica does not hear of, then one it does.
+        // A commit this replica does not hear of, then one it does: the
+        // channel holds the second back and fills the gap with one read.
+        let mut channel = here.bus.subscribe(&run.id);
         progress(&elsewhere, "unheard").await;
         progress(&here, "heard").await;
+        let next = last.last_seq + 1;
+        for seq in [next, next + 1] {
+            let event = tokio::time::timeout(Duration::from_secs(10), channel.recv())
+                .await
+                .expect("the gap is filled")
+                .expect("an event");
+            assert_eq!(event.seq, seq, "passed on in order");
+        }
+        drop(channel);
         seqs.extend(next_seqs(&mut stream, 2).await);
 
         // More events than the channel holds while the watcher is not reading.

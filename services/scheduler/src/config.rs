@@ -31,9 +31,12 @@ pub struct Config {
     /// heartbeat before its attempt is retried.
     #[serde(default = "default_lease_ttl_ms")]
     pub lease_ttl_ms: u64,
-    /// `ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS`: how often lease streams and
-    /// watchers look for work without being woken (wake-ups come in-process
-    /// and, on Postgres, from other replicas by LISTEN/NOTIFY).
+    /// `ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS`: the safety sweep: how often
+    /// an idle lease stream and the lease sweeper look in the database
+    /// without being woken. Work is found by wake-ups (in-process and, on
+    /// Postgres, from other replicas by LISTEN/NOTIFY) and timers, so this
+    /// only bounds how long a missed wake-up can delay it. Run watchers
+    /// never poll.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
     /// `ORCHESTRA_SCHEDULER_PROVIDERS`: LLM providers templates may name,
@@ -68,7 +71,7 @@ fn default_artifact_store_url() -> String {
 }
 
 fn default_poll_interval_ms() -> u64 {
-    500
+    10_000
 }
 
 fn default_lease_ttl_ms() -> u64 {
@@ -135,8 +138,8 @@ impl Config {
         }
     }
 
-    /// The polling interval.
-    pub fn poll_interval(&self) -> Duration {
+    /// The safety sweep's interval.
+    pub fn sweep_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(10))
     }
 

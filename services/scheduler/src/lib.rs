@@ -8,8 +8,9 @@
 //! - [`storage`]: the scheduler's tables and queries, one module per table,
 //!   for both backends.
 //! - [`outbox`]: hand-offs to the review service that survive restarts.
-//! - [`bus`]: in-process wake-ups after commits; [`listen`]: wake-ups from
-//!   other replicas (Postgres LISTEN/NOTIFY).
+//! - [`bus`]: after a commit, each watched run's events to its watchers and
+//!   wake-ups for the rest; [`listen`]: the same for other replicas' commits
+//!   (Postgres LISTEN/NOTIFY).
 //!
 //! [`Scheduler`] ties them together; `main.rs` and the all-in-one process
 //! only configure and start it.
@@ -25,7 +26,6 @@ mod outbox;
 mod storage;
 
 use std::future::Future;
-use std::time::Duration;
 
 use orchestra_kit::Background;
 use orchestra_kit::config::Settings;
@@ -44,9 +44,6 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 use engine::{Engine, LeaseSettings};
-
-/// How often expired leases are looked for.
-const LEASE_SWEEP: Duration = Duration::from_millis(250);
 
 /// A running scheduler's parts. Cheap to clone.
 #[derive(Clone)]
@@ -82,7 +79,7 @@ impl Scheduler {
         catalog.providers.extend(config.providers.iter().cloned());
         let engine = Engine::new(
             db,
-            bus::Bus::new(config.poll_interval()),
+            bus::Bus::new(config.sweep_interval()),
             catalog,
             LeaseSettings {
                 ttl: config.lease_ttl(),
@@ -148,14 +145,7 @@ impl Scheduler {
         let mut background = Background::new();
         let engine = self.engine.clone();
         // Sweeps hold nothing that must finish: a stop may cut one short.
-        background.spawn("lease sweeper", async move {
-            loop {
-                if let Err(error) = engine.expire_leases().await {
-                    tracing::warn!(%error, "lease sweep failed");
-                }
-                tokio::time::sleep(LEASE_SWEEP).await;
-            }
-        });
+        background.spawn("lease sweeper", async move { engine.sweep_leases().await });
         let (engine, review) = (self.engine.clone(), self.review.clone());
         background.spawn_with_stop("outbox to review", move |stop| async move {
             outbox::run(engine, review, stop.cancelled_owned()).await;
@@ -163,7 +153,7 @@ impl Scheduler {
         if self.engine.db().backend() == orchestra_db::Backend::Postgres {
             background.spawn(
                 "listener for other replicas",
-                listen::run(self.database_url.clone(), self.engine.bus().clone()),
+                listen::run(self.database_url.clone(), self.engine.clone()),
             );
         }
         background

@@ -85,7 +85,9 @@ pub struct MeshOptions {
     pub executor: bool,
     /// The scheduler's lease time-to-live.
     pub lease_ttl: Duration,
-    /// How often the scheduler looks for work without a wake-up.
+    /// The scheduler's safety sweep: how often it looks for work without a
+    /// wake-up. As slow as in production by default, so that tests see
+    /// work found by wake-ups, not by the sweep.
     pub poll_interval: Duration,
     /// Every service's message size limit.
     pub max_message_bytes: usize,
@@ -96,7 +98,7 @@ impl Default for MeshOptions {
         MeshOptions {
             executor: true,
             lease_ttl: Duration::from_secs(5),
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(10),
             max_message_bytes: orchestra_kit::limits::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }

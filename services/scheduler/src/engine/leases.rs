@@ -17,6 +17,7 @@
 //! [`LeaseSettings::settle_after_outage`]: super::LeaseSettings::settle_after_outage
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use orchestra_db::db_run;
 use orchestra_proto::v1 as pb;
@@ -31,6 +32,36 @@ use crate::storage::tasks::{TaskKey, TaskStore};
 
 /// [`Engine::recovered_at`] while the database is away.
 pub(super) const IN_OUTAGE: i64 = -1;
+
+/// How often lost leases are looked for while some lease is live.
+const LEASE_SWEEP: Duration = Duration::from_millis(250);
+
+/// The shortest wait between two sweeps.
+const MIN_SWEEP: Duration = Duration::from_millis(10);
+
+/// An open Lease stream.
+struct LeaseStream<'a> {
+    executor_id: &'a str,
+    /// Tells this stream from a newer one of the same executor.
+    session_id: String,
+    slots: i64,
+    kinds: &'a [String],
+    /// When its presence was last written; `None` until registered.
+    seen: Option<Instant>,
+}
+
+/// What a Lease stream does next.
+enum Step {
+    /// Sends the executor a task it has just leased.
+    Send(Box<pb::Task>),
+    /// Waits for a wake-up until then.
+    WaitUntil(Instant),
+}
+
+/// The instant of an epoch time in micros (now, when past).
+fn instant_at(micros: i64) -> Instant {
+    Instant::now() + Duration::from_micros(u64::try_from(micros - now()).unwrap_or(0))
+}
 
 /// Why a lease ended without a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,36 +101,31 @@ impl Engine {
         kinds: &[String],
         sender: mpsc::Sender<Result<pb::Task>>,
     ) {
-        let session_id = uuid::Uuid::now_v7().to_string();
+        let mut stream = LeaseStream {
+            executor_id,
+            session_id: uuid::Uuid::now_v7().to_string(),
+            slots,
+            kinds,
+            seen: None,
+        };
         let wake = self.bus.tasks();
         let closed = self.bus.closed();
         tokio::pin!(closed);
-        let presence = self.leases.presence_interval();
-        let pause = presence.min(self.bus.poll_interval());
-        let mut seen: Option<Instant> = None;
+        // Woken (or just opened): look for a due task at once.
+        let mut woken = true;
         loop {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let step = async {
-                if seen.is_none_or(|at| at.elapsed() >= presence) {
-                    self.mark_present(executor_id, &session_id, seen.is_none())
-                        .await?;
-                    seen = Some(Instant::now());
-                }
-                if !self.may_lease(executor_id, slots).await? {
-                    return Ok(None);
-                }
-                self.lease_next(executor_id, kinds).await
-            };
-            match step.await {
-                Ok(Some(task)) => {
-                    if sender.send(Ok(task)).await.is_err() {
+            let until = match self.lease_step(&mut stream, woken).await {
+                Ok(Step::Send(task)) => {
+                    if sender.send(Ok(*task)).await.is_err() {
                         break;
                     }
+                    woken = true;
                     continue;
                 }
-                Ok(None) => {}
+                Ok(Step::WaitUntil(until)) => until,
                 Err(error) => {
                     if error.is_outage() {
                         self.recovered_at.store(IN_OUTAGE, Ordering::Relaxed);
@@ -111,10 +137,10 @@ impl Engine {
                     let _ = sender.send(Err(error)).await;
                     return;
                 }
-            }
+            };
             tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep(pause) => {}
+                () = &mut notified => woken = true,
+                () = tokio::time::sleep_until(until) => woken = false,
                 () = sender.closed() => break,
                 // The server is stopping: the executor will reconnect to
                 // another replica or to this one restarted.
@@ -122,8 +148,9 @@ impl Engine {
             }
         }
         // The executor closed its stream: release what it holds now.
+        let session_id = &stream.session_id;
         let gone = db_run!(&self.db, |c| -> Result<usize> {
-            Ok(c.forget_executor(executor_id, &session_id).await?)
+            Ok(c.forget_executor(executor_id, session_id).await?)
         });
         match gone {
             Ok(0) => {}
@@ -134,6 +161,68 @@ impl Engine {
             }
             Err(error) => tracing::warn!(%error, executor_id, "cannot mark an executor gone"),
         }
+    }
+
+    /// One look by a Lease stream: a task to send, or how long to wait for
+    /// a wake-up. `woken` says a task may be due (the stream was woken or
+    /// just sent one); otherwise (a timer) the queue is asked first, so an
+    /// idle executor's stream writes nothing.
+    ///
+    /// The executor's presence is written when its stream opens, and then
+    /// only while it matters: every [`super::LeaseSettings::presence_interval`]
+    /// while it holds leases (so no replica takes them for lost), and
+    /// before it takes a lease after a quiet spell (so a new lease never
+    /// belongs to an executor that looks absent).
+    async fn lease_step(&self, stream: &mut LeaseStream<'_>, woken: bool) -> Result<Step> {
+        let presence = self.leases.presence_interval();
+        let seen = match stream.seen {
+            Some(seen) => seen,
+            None => {
+                self.mark_present(stream.executor_id, &stream.session_id, true)
+                    .await?;
+                let at = Instant::now();
+                stream.seen = Some(at);
+                at
+            }
+        };
+        let (suspended, held) = self.lease_state(stream.executor_id).await?;
+        let mut stale = seen.elapsed() >= presence;
+        if held > 0 && stale {
+            self.mark_present(stream.executor_id, &stream.session_id, false)
+                .await?;
+            stream.seen = Some(Instant::now());
+            stale = false;
+        }
+        let sweep = Instant::now() + self.bus.sweep_interval();
+        let idle_until = match stream.seen {
+            Some(seen) if held > 0 => sweep.min(seen + presence),
+            _ => sweep,
+        };
+        if suspended || held >= stream.slots {
+            return Ok(Step::WaitUntil(idle_until));
+        }
+        if !woken {
+            match self.next_available_at(stream.kinds).await? {
+                Some(at) if at <= now() => {}
+                Some(at) => return Ok(Step::WaitUntil(idle_until.min(instant_at(at)))),
+                None => return Ok(Step::WaitUntil(idle_until)),
+            }
+        }
+        if stale {
+            self.mark_present(stream.executor_id, &stream.session_id, false)
+                .await?;
+            stream.seen = Some(Instant::now());
+        }
+        if let Some(task) = self.lease_next(stream.executor_id, stream.kinds).await? {
+            // The lease sweeper may be idle: a lease is live now.
+            self.bus.leases_changed();
+            return Ok(Step::Send(Box::new(task)));
+        }
+        Ok(match self.next_available_at(stream.kinds).await? {
+            // Due ones remain (others took those it tried): look again.
+            Some(at) => Step::WaitUntil(idle_until.min(instant_at(at))),
+            None => Step::WaitUntil(idle_until),
+        })
     }
 
     /// Records that this replica serves the executor's stream; the first
@@ -156,34 +245,68 @@ impl Engine {
         Ok(())
     }
 
-    /// Says whether the executor may take one more task: it has a free slot
-    /// and is not suspended.
-    async fn may_lease(&self, executor_id: &str, slots: i64) -> Result<bool> {
-        db_run!(&self.db, |c| -> Result<bool> {
+    /// Whether the executor is suspended, and how many leases it holds.
+    async fn lease_state(&self, executor_id: &str) -> Result<(bool, i64)> {
+        db_run!(&self.db, |c| -> Result<(bool, i64)> {
             let suspended = c
                 .get_executor(executor_id)
                 .await?
                 .is_some_and(|e| e.suspended);
-            Ok(!suspended && c.count_leased(executor_id).await? < slots)
+            Ok((suspended, c.count_leased(executor_id).await?))
         })
+    }
+
+    /// When the next queued task of these kinds is due, if any is queued.
+    async fn next_available_at(&self, kinds: &[String]) -> Result<Option<i64>> {
+        db_run!(&self.db, |c| -> Result<Option<i64>> {
+            Ok(c.next_available_at(kinds).await?)
+        })
+    }
+
+    /// Ends lost leases until the task is aborted. While a lease is live it
+    /// looks at the earliest deadline and every [`LEASE_SWEEP`] (for
+    /// executors gone unseen); while none is, only when one is granted
+    /// (here, or in another replica as a notification tells) and at the
+    /// bus's safety sweep, so an idle scheduler reads nothing.
+    pub async fn sweep_leases(&self) {
+        let granted = self.bus.leases();
+        loop {
+            let next = match self.expire_leases().await {
+                Ok(Some(next)) => next,
+                Ok(None) => {
+                    tokio::select! {
+                        () = granted.notified() => {}
+                        () = tokio::time::sleep(self.bus.sweep_interval()) => {}
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "lease sweep failed");
+                    now()
+                }
+            };
+            let wait = Duration::from_micros(u64::try_from(next - now()).unwrap_or(0));
+            tokio::time::sleep(wait.clamp(MIN_SWEEP, LEASE_SWEEP)).await;
+        }
     }
 
     /// Ends every lost lease: past its deadline, or held by an executor that
     /// is gone. Each attempt is retried (see
     /// [`super::LeaseSettings::min_attempts_on_expiry`]) or its phase fails.
-    /// Returns how many ended.
+    /// Returns when to look again (epoch micros: the earliest live
+    /// deadline), or `None` when no lease is live.
     ///
     /// A database outage pauses this: when the database comes back, every
     /// live lease gets [`super::LeaseSettings::settle_after_outage`] more
     /// (its executor could not heartbeat meanwhile), and no executor counts
     /// as gone until that much time has passed (its stream needs to
     /// reconnect), so the attempts the outage interrupted go on.
-    pub async fn expire_leases(&self) -> Result<usize> {
+    pub async fn expire_leases(&self) -> Result<Option<i64>> {
         let at = now();
-        let expired = db_run!(&self.db, |c| -> Result<Vec<TaskRow>> {
-            Ok(c.expired_leases(at, 64).await?)
+        let earliest = db_run!(&self.db, |c| -> Result<Option<i64>> {
+            Ok(c.next_lease_deadline().await?)
         });
-        let expired = expired.inspect_err(|error| {
+        let earliest = earliest.inspect_err(|error| {
             if error.is_outage() {
                 self.recovered_at.store(IN_OUTAGE, Ordering::Relaxed);
             }
@@ -201,20 +324,30 @@ impl Engine {
                     "the database is back; live leases extended"
                 );
                 self.recovered_at.store(at, Ordering::Relaxed);
-                return Ok(0);
+                return Ok(earliest.map(|_| at + settle_micros));
             }
-            recovered if recovered > 0 && at - recovered < settle_micros => return Ok(0),
+            recovered if recovered > 0 && at - recovered < settle_micros => {
+                return Ok(earliest.map(|_| recovered + settle_micros));
+            }
             _ => {}
         }
+        let Some(earliest) = earliest else {
+            return Ok(None);
+        };
         let mut count = 0;
-        for task in expired {
-            count += self.end_lost_lease(task, Lost::Expired).await?;
+        if earliest < at {
+            let expired = db_run!(&self.db, |c| -> Result<Vec<TaskRow>> {
+                Ok(c.expired_leases(at, 64).await?)
+            })?;
+            for task in expired {
+                count += self.end_lost_lease(task, Lost::Expired).await?;
+            }
         }
         count += self.release_absent().await?;
         if count > 0 {
             self.bus.tasks_changed();
         }
-        Ok(count)
+        Ok(Some(earliest))
     }
 
     /// Releases the leases of executors no replica has seen lately.

@@ -229,10 +229,10 @@ impl Engine {
         &self.bus
     }
 
+    /// After a commit: hands its events to the run's watchers here (other
+    /// replicas hear of them by notification) and wakes what it concerns.
     fn wake(&self, saved: Saved) {
-        if saved.events {
-            self.bus.events_appended();
-        }
+        self.fill_later(self.bus.committed(saved.events));
         if saved.tasks {
             self.bus.tasks_changed();
         }

@@ -4,7 +4,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::run_service_server::RunService;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{self, phase_message, run_message};
@@ -143,7 +142,7 @@ impl RunService for RunSvc {
             return Err(Error::invalid_field("after_seq", "must not be negative").into());
         }
         let events = self.engine.watch_run(run_id, request.after_seq).await?;
-        let responses = ReceiverStream::new(events).map(|event| {
+        let responses = events.map(|event| {
             event
                 .map(|event| pb::WatchRunResponse { event: Some(event) })
                 .map_err(Status::from)

@@ -78,6 +78,14 @@ pub trait TaskStore: Send {
         now: i64,
         limit: i64,
     ) -> impl Future<Output = QueryResult<Vec<TaskRow>>> + Send;
+    /// When the next queued task of the given kinds is due (in the past
+    /// when one is due now); `None` when none is queued.
+    fn next_available_at(
+        &mut self,
+        kinds: &[String],
+    ) -> impl Future<Output = QueryResult<Option<i64>>> + Send;
+    /// The earliest deadline of a live lease; `None` when no lease is live.
+    fn next_lease_deadline(&mut self) -> impl Future<Output = QueryResult<Option<i64>>> + Send;
 }
 
 macro_rules! impl_task_store {
@@ -205,6 +213,23 @@ macro_rules! impl_task_store {
                     .limit(limit)
                     .select(TaskRow::as_select())
                     .load(self)
+                    .await
+            }
+
+            async fn next_available_at(&mut self, kinds: &[String]) -> QueryResult<Option<i64>> {
+                tasks::table
+                    .filter(tasks::state.eq(task_state::QUEUED))
+                    .filter(tasks::kind.eq_any(kinds.to_vec()))
+                    .select(diesel::dsl::min(tasks::available_at))
+                    .get_result(self)
+                    .await
+            }
+
+            async fn next_lease_deadline(&mut self) -> QueryResult<Option<i64>> {
+                tasks::table
+                    .filter(tasks::state.eq(task_state::LEASED))
+                    .select(diesel::dsl::min(tasks::lease_deadline))
+                    .get_result(self)
                     .await
             }
         }

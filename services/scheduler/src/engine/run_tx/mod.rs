@@ -36,7 +36,7 @@ use prost::Message as _;
 use super::frozen::{Frozen, FrozenCache};
 use crate::convert::{self, parse_inputs, parse_ref, ref_json};
 use crate::error::{Error, Result};
-use crate::storage::changes::Notify;
+use crate::storage::changes::{Change, Notify};
 use crate::storage::events::EventStore;
 use crate::storage::models::{EventRow, PhaseRow, RunHead, RunRow, TaskRow};
 use crate::storage::phases::PhaseStore;
@@ -45,11 +45,12 @@ use crate::storage::tasks::TaskStore;
 
 pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
 
-/// What saving a unit of work set in motion, so the engine can wake waiters.
-#[derive(Debug, Default, Clone, Copy)]
+/// What saving a unit of work set in motion, so the engine can wake waiters
+/// and hand the run's watchers its events once committed.
+#[derive(Debug, Default, Clone)]
 pub struct Saved {
-    /// Events were appended.
-    pub events: bool,
+    /// The events appended, in order.
+    pub events: Vec<pb::RunEvent>,
     /// Tasks were queued.
     pub tasks: bool,
     /// Hand-offs were added to the outbox.
@@ -431,8 +432,8 @@ impl RunTx {
             ));
             self.run.status = status.as_str().to_owned();
         }
-        let saved = Saved {
-            events: !self.events.is_empty(),
+        let mut saved = Saved {
+            events: Vec::with_capacity(self.events.len()),
             tasks: !self.new_tasks.is_empty(),
             outbox: !self.outbox.is_empty(),
         };
@@ -451,6 +452,7 @@ impl RunTx {
                 at: self.now,
                 body: event.encode_to_vec(),
             });
+            saved.events.push(event);
         }
         self.run.updated_at = self.now;
         self.run.phase_tally = self.tally.to_json();
@@ -477,8 +479,16 @@ impl RunTx {
         for message in self.outbox {
             c.enqueue(message).await?;
         }
-        if saved.events || saved.tasks || saved.outbox {
-            c.notify_changed().await?;
+        if !saved.events.is_empty() || saved.tasks || saved.outbox {
+            let change = Change {
+                run_id: self.run.id.clone(),
+                events: saved
+                    .events
+                    .first()
+                    .zip(saved.events.last())
+                    .map(|(f, l)| (f.seq, l.seq)),
+            };
+            c.notify_changed(&change).await?;
         }
         Ok(saved)
     }

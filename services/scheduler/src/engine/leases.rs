@@ -50,6 +50,16 @@ struct LeaseStream<'a> {
     seen: Option<Instant>,
 }
 
+/// What a Lease stream learns in one read.
+struct Outlook {
+    /// The executor let a lease expire and has not been heard from since.
+    suspended: bool,
+    /// Leases it holds.
+    held: i64,
+    /// When the next queued task of its kinds is due.
+    next_due: Option<i64>,
+}
+
 /// What a Lease stream does next.
 enum Step {
     /// Sends the executor a task it has just leased.
@@ -111,18 +121,15 @@ impl Engine {
         let wake = self.bus.tasks();
         let closed = self.bus.closed();
         tokio::pin!(closed);
-        // Woken (or just opened): look for a due task at once.
-        let mut woken = true;
         loop {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let until = match self.lease_step(&mut stream, woken).await {
+            let until = match self.lease_step(&mut stream).await {
                 Ok(Step::Send(task)) => {
                     if sender.send(Ok(*task)).await.is_err() {
                         break;
                     }
-                    woken = true;
                     continue;
                 }
                 Ok(Step::WaitUntil(until)) => until,
@@ -139,8 +146,8 @@ impl Engine {
                 }
             };
             tokio::select! {
-                () = &mut notified => woken = true,
-                () = tokio::time::sleep_until(until) => woken = false,
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(until) => {}
                 () = sender.closed() => break,
                 // The server is stopping: the executor will reconnect to
                 // another replica or to this one restarted.
@@ -163,66 +170,58 @@ impl Engine {
         }
     }
 
-    /// One look by a Lease stream: a task to send, or how long to wait for
-    /// a wake-up. `woken` says a task may be due (the stream was woken or
-    /// just sent one); otherwise (a timer) the queue is asked first, so an
-    /// idle executor's stream writes nothing.
+    /// One look by a Lease stream: a task to send, or until when to wait
+    /// for a wake-up. One read says whether the executor may lease and when
+    /// the next task of its kinds is due; only a due task is leased.
     ///
     /// The executor's presence is written when its stream opens, and then
     /// only while it matters: every [`super::LeaseSettings::presence_interval`]
     /// while it holds leases (so no replica takes them for lost), and
     /// before it takes a lease after a quiet spell (so a new lease never
-    /// belongs to an executor that looks absent).
-    async fn lease_step(&self, stream: &mut LeaseStream<'_>, woken: bool) -> Result<Step> {
+    /// belongs to an executor that looks absent). An idle executor's stream
+    /// writes nothing.
+    async fn lease_step(&self, stream: &mut LeaseStream<'_>) -> Result<Step> {
         let presence = self.leases.presence_interval();
-        let seen = match stream.seen {
-            Some(seen) => seen,
-            None => {
-                self.mark_present(stream.executor_id, &stream.session_id, true)
-                    .await?;
-                let at = Instant::now();
-                stream.seen = Some(at);
-                at
-            }
-        };
-        let (suspended, held) = self.lease_state(stream.executor_id).await?;
-        let mut stale = seen.elapsed() >= presence;
-        if held > 0 && stale {
+        if stream.seen.is_none() {
+            self.mark_present(stream.executor_id, &stream.session_id, true)
+                .await?;
+            stream.seen = Some(Instant::now());
+        }
+        let outlook = self.lease_outlook(stream.executor_id, stream.kinds).await?;
+        let fresh =
+            |stream: &LeaseStream<'_>| stream.seen.is_some_and(|at| at.elapsed() < presence);
+        if outlook.held > 0 && !fresh(stream) {
             self.mark_present(stream.executor_id, &stream.session_id, false)
                 .await?;
             stream.seen = Some(Instant::now());
-            stale = false;
         }
         let sweep = Instant::now() + self.bus.sweep_interval();
         let idle_until = match stream.seen {
-            Some(seen) if held > 0 => sweep.min(seen + presence),
+            Some(seen) if outlook.held > 0 => sweep.min(seen + presence),
             _ => sweep,
         };
-        if suspended || held >= stream.slots {
+        if outlook.suspended || outlook.held >= stream.slots {
             return Ok(Step::WaitUntil(idle_until));
         }
-        if !woken {
-            match self.next_available_at(stream.kinds).await? {
-                Some(at) if at <= now() => {}
-                Some(at) => return Ok(Step::WaitUntil(idle_until.min(instant_at(at)))),
-                None => return Ok(Step::WaitUntil(idle_until)),
-            }
+        match outlook.next_due {
+            Some(at) if at <= now() => {}
+            Some(at) => return Ok(Step::WaitUntil(idle_until.min(instant_at(at)))),
+            None => return Ok(Step::WaitUntil(idle_until)),
         }
-        if stale {
+        if !fresh(stream) {
             self.mark_present(stream.executor_id, &stream.session_id, false)
                 .await?;
             stream.seen = Some(Instant::now());
         }
-        if let Some(task) = self.lease_next(stream.executor_id, stream.kinds).await? {
-            // The lease sweeper may be idle: a lease is live now.
-            self.bus.leases_changed();
-            return Ok(Step::Send(Box::new(task)));
+        match self.lease_next(stream.executor_id, stream.kinds).await? {
+            Some(task) => {
+                // The lease sweeper may be idle: a lease is live now.
+                self.bus.leases_changed();
+                Ok(Step::Send(Box::new(task)))
+            }
+            // Others took the due ones it tried: look again.
+            None => Ok(Step::WaitUntil(Instant::now())),
         }
-        Ok(match self.next_available_at(stream.kinds).await? {
-            // Due ones remain (others took those it tried): look again.
-            Some(at) => Step::WaitUntil(idle_until.min(instant_at(at))),
-            None => Step::WaitUntil(idle_until),
-        })
     }
 
     /// Records that this replica serves the executor's stream; the first
@@ -245,21 +244,18 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether the executor is suspended, and how many leases it holds.
-    async fn lease_state(&self, executor_id: &str) -> Result<(bool, i64)> {
-        db_run!(&self.db, |c| -> Result<(bool, i64)> {
+    /// What a Lease stream needs to know, in one read.
+    async fn lease_outlook(&self, executor_id: &str, kinds: &[String]) -> Result<Outlook> {
+        db_run!(&self.db, |c| -> Result<Outlook> {
             let suspended = c
                 .get_executor(executor_id)
                 .await?
                 .is_some_and(|e| e.suspended);
-            Ok((suspended, c.count_leased(executor_id).await?))
-        })
-    }
-
-    /// When the next queued task of these kinds is due, if any is queued.
-    async fn next_available_at(&self, kinds: &[String]) -> Result<Option<i64>> {
-        db_run!(&self.db, |c| -> Result<Option<i64>> {
-            Ok(c.next_available_at(kinds).await?)
+            Ok(Outlook {
+                suspended,
+                held: c.count_leased(executor_id).await?,
+                next_due: c.next_available_at(kinds).await?,
+            })
         })
     }
 
@@ -275,7 +271,8 @@ impl Engine {
                 Ok(Some(next)) => next,
                 Ok(None) => {
                     tokio::select! {
-                        () = granted.notified() => {}
+                        // A lease just granted cannot be lost before a tick.
+                        () = granted.notified() => tokio::time::sleep(LEASE_SWEEP).await,
                         () = tokio::time::sleep(self.bus.sweep_interval()) => {}
                     }
                     continue;

@@ -13,6 +13,12 @@
 //! A database outage is a pause: leases are not ended until executors have
 //! had [`LeaseSettings::settle_after_outage`] to heartbeat again.
 //!
+//! Nothing here polls while idle: a Lease stream waits for the queue's
+//! wake-up, a timer to the next delayed task and the bus's safety sweep;
+//! presence is written only while the executor holds leases (or is about
+//! to take one); the sweeper runs while a lease is live and otherwise waits
+//! for a grant or the safety sweep.
+//!
 //! [`LeaseSettings::absent_after`]: super::LeaseSettings::absent_after
 //! [`LeaseSettings::settle_after_outage`]: super::LeaseSettings::settle_after_outage
 

@@ -12,11 +12,13 @@ use crate::stats::Figure;
 pub struct Report {
     commit: String,
     date: String,
+    /// Where the binaries came from when not beside the benchmark.
+    bin_dir: Option<String>,
 }
 
 impl Report {
     /// Reads the commit (from `git`, when run in a checkout) and the date.
-    pub fn new(_args: &Args) -> Report {
+    pub fn new(args: &Args) -> Report {
         let now = orchestra_kit::time::now_micros();
         let date = orchestra_kit::time::timestamp(now)
             .map(|t| orchestra_kit::time::rfc3339(&t))
@@ -29,6 +31,7 @@ impl Report {
         Report {
             commit: commit(),
             date,
+            bin_dir: args.bin_dir.as_ref().map(|dir| dir.display().to_string()),
         }
     }
 
@@ -40,9 +43,14 @@ impl Report {
         } else {
             "release build"
         };
+        // The commit is the checkout's; binaries from elsewhere may differ.
+        let commit = match &self.bin_dir {
+            Some(dir) => format!("checkout {}, binaries from {dir}", self.commit),
+            None => format!("commit {}", self.commit),
+        };
         println!(
-            "# orchestra-bench · commit {} · {} · {cores} cores · {profile}",
-            self.commit, self.date
+            "# orchestra-bench · {commit} · {} · {cores} cores · {profile}",
+            self.date
         );
         println!(
             "# {:<50} {:<15} {:>10} {:>10} {:>10}  unit",

@@ -4,6 +4,7 @@
 //! lease alive with heartbeats, and report the outcome. A lost stream is
 //! reopened with backoff; a lost lease stops its attempt.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use orchestra_proto::v1 as pb;
@@ -69,28 +70,35 @@ pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32, kinds: Ve
 }
 
 /// Runs one task under its lease and reports how it ended, logging under
-/// a span that names the attempt.
+/// a span that names the attempt; then, in the same slot, the tasks the
+/// scheduler handed on with the completion.
 pub async fn run_task(ctx: AttemptContext, task: pb::Task) {
-    let Some(key) = task.key.clone() else {
-        return;
-    };
-    let span = tracing::info_span!("attempt", run = %key.run_id, phase = %key.phase_id, attempt = key.attempt);
-    // A span entered with a guard would leak into whatever else this
-    // thread polls across the awaits; instrumenting the future does not.
-    tracing::Instrument::instrument(run_leased(ctx, task, key), span).await;
+    let mut slot = VecDeque::from([task]);
+    while let Some(task) = slot.pop_front() {
+        let Some(key) = task.key.clone() else {
+            continue;
+        };
+        let span = tracing::info_span!("attempt", run = %key.run_id, phase = %key.phase_id, attempt = key.attempt);
+        // A span entered with a guard would leak into whatever else this
+        // thread polls across the awaits; instrumenting the future does not.
+        let next = tracing::Instrument::instrument(run_leased(&ctx, task, key), span).await;
+        slot.extend(next);
+    }
 }
 
-async fn run_leased(ctx: AttemptContext, task: pb::Task, key: pb::AttemptKey) {
+/// Runs one leased task and reports how it ended; returns the tasks handed
+/// on with its completion.
+async fn run_leased(ctx: &AttemptContext, task: pb::Task, key: pb::AttemptKey) -> Vec<pb::Task> {
     let heartbeat = heartbeat_until_lost(ctx.tasks.clone(), &task);
     let timeout = match task.timeout_ms {
         ms if ms > 0 => Duration::from_millis(ms as u64),
         _ => Duration::from_secs(24 * 3600),
     };
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout(timeout, attempt::run(&ctx, &task)) => outcome,
+        outcome = tokio::time::timeout(timeout, attempt::run(ctx, &task)) => outcome,
         () = heartbeat => {
             tracing::warn!("lease lost; abandoning the attempt");
-            return;
+            return Vec::new();
         }
     };
     let outcome = outcome.unwrap_or_else(|_| {
@@ -99,7 +107,9 @@ async fn run_leased(ctx: AttemptContext, task: pb::Task, key: pb::AttemptKey) {
             timeout.as_secs_f64()
         )))
     });
-    report_outcome(ctx.tasks.clone(), &task, key, outcome).await;
+    // The slot this attempt held is free; the scheduler may fill it at once
+    // with a phase this completion readied.
+    report_outcome(ctx.tasks.clone(), &task, key, outcome).await
 }
 
 /// Heartbeats at a third of the lease's remaining time; returns once the
@@ -135,12 +145,14 @@ async fn heartbeat_until_lost(mut tasks: TaskServiceClient<Channel>, task: &pb::
     }
 }
 
+/// Reports how an attempt ended; returns the tasks the scheduler handed
+/// on with a completion, to run in the slot the attempt held.
 async fn report_outcome(
     tasks: TaskServiceClient<Channel>,
     task: &pb::Task,
     key: pb::AttemptKey,
     outcome: Result<Produced, AttemptFailure>,
-) {
+) -> Vec<pb::Task> {
     match outcome {
         Ok(produced) => {
             let request = pb::CompleteTaskRequest {
@@ -148,15 +160,20 @@ async fn report_outcome(
                 lease_id: task.lease_id.clone(),
                 output: produced.output,
                 usage: produced.usage,
+                accept_tasks: 1,
             };
             let result = patiently(|| {
                 let mut tasks = tasks.clone();
                 let request = request.clone();
-                async move { tasks.complete_task(request).await.map(drop) }
+                async move { tasks.complete_task(request).await }
             })
             .await;
-            if let Err(status) = result {
-                tracing::warn!(message = status.message(), "completion not accepted");
+            match result {
+                Ok(response) => response.into_inner().tasks,
+                Err(status) => {
+                    tracing::warn!(message = status.message(), "completion not accepted");
+                    Vec::new()
+                }
             }
         }
         Err(failure) => {
@@ -178,6 +195,7 @@ async fn report_outcome(
             if let Err(status) = result {
                 tracing::warn!(message = status.message(), "failure report not accepted");
             }
+            Vec::new()
         }
     }
 }

@@ -113,10 +113,23 @@ impl Bus {
     /// gap this opened, as [`Bus::publish`] does.
     #[must_use = "a gap left open delays the run's watchers"]
     pub fn committed(&self, events: Vec<pb::RunEvent>) -> Option<Gap> {
-        if let Some(last) = events.last() {
-            lock(&self.own).insert(&last.run_id, last.seq);
-        }
         self.publish(events)
+    }
+
+    /// Marks a commit about to be made as this replica's own, before it is
+    /// made: its notification can reach the listener before the committing
+    /// task goes on, and must not wake everything as a stranger's would.
+    /// Dropping the mark unkept (the transaction failed) forgets it.
+    #[must_use = "keep the mark once the transaction has committed"]
+    pub fn expect_commit(&self, events: &[pb::RunEvent]) -> OwnCommit {
+        let key = events.last().map(|last| {
+            lock(&self.own).insert(&last.run_id, last.seq);
+            (last.run_id.clone(), last.seq)
+        });
+        OwnCommit {
+            own: self.own.clone(),
+            key,
+        }
     }
 
     /// Hands committed events of one run to its watchers on this replica,
@@ -339,6 +352,29 @@ impl RunChannel {
     }
 }
 
+/// A commit marked as this replica's own while its transaction runs
+/// ([`Bus::expect_commit`]).
+pub struct OwnCommit {
+    own: Arc<Mutex<OwnCommits>>,
+    key: Option<(String, i64)>,
+}
+
+impl OwnCommit {
+    /// The transaction committed: the mark stays for the listener.
+    pub fn keep(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for OwnCommit {
+    fn drop(&mut self) {
+        // Not kept: the sequences may yet be another replica's commit.
+        if let Some((run_id, seq)) = self.key.take() {
+            lock(&self.own).take(&run_id, seq);
+        }
+    }
+}
+
 /// This replica's latest commits, by run and last sequence.
 #[derive(Default)]
 struct OwnCommits {
@@ -486,7 +522,7 @@ mod tests {
     #[test]
     fn own_commits_are_recognised_once_and_forgotten_when_old() {
         let bus = Bus::default();
-        let _ = bus.committed(events("r1", [1, 2]));
+        bus.expect_commit(&events("r1", [1, 2])).keep();
         assert!(
             !bus.is_own_commit("r1", 1),
             "a commit is known by its last event"
@@ -497,9 +533,22 @@ mod tests {
             "each notification is heard once"
         );
         for seq in 0..=OWN_COMMITS_KEPT as i64 {
-            let _ = bus.committed(events("r2", [seq]));
+            bus.expect_commit(&events("r2", [seq])).keep();
         }
         assert!(!bus.is_own_commit("r2", 0));
         assert!(bus.is_own_commit("r2", OWN_COMMITS_KEPT as i64));
+    }
+
+    #[test]
+    fn a_commit_that_failed_is_not_taken_for_our_own() {
+        let bus = Bus::default();
+        let mark = bus.expect_commit(&events("r1", [3, 4]));
+        drop(mark);
+        assert!(
+            !bus.is_own_commit("r1", 4),
+            "another replica may commit these sequences"
+        );
+        let empty = bus.expect_commit(&[]);
+        empty.keep();
     }
 }

@@ -149,6 +149,7 @@ async fn a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere(backe
             lease_id: lost.lease_id.clone(),
             output: staged.r#ref.clone(),
             usage: None,
+            accept_tasks: 0,
         })
         .await
         .expect_err("a lost attempt's completion is refused");

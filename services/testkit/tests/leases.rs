@@ -101,6 +101,7 @@ async fn a_vanished_executor_s_attempt_is_retried(backend: Backend) {
             lease_id: lost.lease_id.clone(),
             output: None,
             usage: None,
+            accept_tasks: 0,
         })
         .await
         .expect_err("a late completion is refused");
@@ -174,6 +175,7 @@ async fn reports_are_idempotent_on_the_attempt(backend: Backend) {
         lease_id: task.lease_id.clone(),
         output: Some(stored.clone()),
         usage: None,
+        accept_tasks: 0,
     };
     mesh.tasks()
         .await
@@ -200,6 +202,7 @@ async fn reports_are_idempotent_on_the_attempt(backend: Backend) {
             lease_id: task.lease_id.clone(),
             output: None,
             usage: None,
+            accept_tasks: 0,
         })
         .await
         .expect_err("attempt 0 is not an attempt");

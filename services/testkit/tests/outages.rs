@@ -191,6 +191,7 @@ async fn a_database_outage_is_a_pause() {
         lease_id: task.lease_id.clone(),
         output: staged,
         usage: None,
+        accept_tasks: 0,
     };
     mesh.eventually(
         "the completion is accepted",

@@ -26,6 +26,7 @@ async fn complete(mesh: &Mesh, task: &pb::Task) {
             lease_id: task.lease_id.clone(),
             output: None,
             usage: None,
+            accept_tasks: 0,
         })
         .await
         .expect("complete");

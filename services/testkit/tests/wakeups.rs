@@ -133,6 +133,7 @@ async fn an_executor_idle_for_a_while_keeps_the_lease_it_takes(backend: Backend)
             lease_id: task.lease_id.clone(),
             output: None,
             usage: None,
+            accept_tasks: 0,
         })
         .await
         .expect("the lease is still held");

@@ -93,6 +93,7 @@ async fn race_commits(mesh: &Mesh, tasks: &[pb::Task]) {
                 lease_id: task.lease_id.clone(),
                 output: None,
                 usage: None,
+                accept_tasks: 0,
             })
             .await
             .expect("complete");

@@ -20,6 +20,8 @@ pub struct Frozen {
     /// Definitions by position (`phases.idx`): declaration order with loop
     /// bodies flattened, as the graph numbers them.
     specs: Vec<Phase>,
+    /// Each definition as the JSON a task carries, serialised once.
+    spec_json: Vec<String>,
     needs: Vec<Vec<usize>>,
     children: Vec<Vec<usize>>,
     /// The phases whose outputs each phase's inputs name.
@@ -66,6 +68,13 @@ impl Frozen {
             }
             sources.push(from);
         }
+        let spec_json = specs
+            .iter()
+            .map(|spec| {
+                serde_json::to_string(spec)
+                    .map_err(|e| Error::Corrupt(format!("definition of {}: {e}", spec.id)))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut children = vec![Vec::new(); specs.len()];
         for (index, needed) in needs.iter().enumerate() {
             for need in needed {
@@ -75,6 +84,7 @@ impl Frozen {
         Ok(Frozen {
             graph,
             specs,
+            spec_json,
             needs,
             children,
             sources,
@@ -94,6 +104,11 @@ impl Frozen {
     /// A phase's definition.
     pub fn spec(&self, index: usize) -> Option<&Phase> {
         self.specs.get(index)
+    }
+
+    /// A phase's definition as JSON, as its tasks carry it.
+    pub fn spec_json(&self, index: usize) -> Option<&str> {
+        self.spec_json.get(index).map(String::as_str)
     }
 
     /// The phases a phase waits for.

@@ -164,9 +164,10 @@ macro_rules! in_run_tx {
     };
     ($engine:expr, $run_id:expr, scope = $scope:expr, |$c:ident, $tx:ident| -> $t:ty $body:block) => {{
         let run_id: String = $run_id.to_owned();
-        let (value, saved) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
+        let (value, saved, own) = orchestra_db::db_tx!(&$engine.db, |$c| -> $crate::error::Result<(
             $t,
-            $crate::engine::run_tx::Saved
+            $crate::engine::run_tx::Saved,
+            $crate::bus::OwnCommit
         )> {
             let mut loaded = $crate::engine::run_tx::RunTx::load(
                 $c,
@@ -183,8 +184,10 @@ macro_rules! in_run_tx {
             .await;
             let value = result?;
             let saved = loaded.save($c).await?;
-            Ok((value, saved))
+            let own = $engine.bus.expect_commit(&saved.events);
+            Ok((value, saved, own))
         })?;
+        own.keep();
         $engine.wake(saved);
         value
     }};

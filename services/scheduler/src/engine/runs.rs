@@ -8,6 +8,7 @@ use orchestra_proto::v1 as pb;
 
 use super::run_tx::{RunTx, Saved};
 use super::{Engine, StartRun, in_run_tx, now};
+use crate::bus::OwnCommit;
 use crate::error::{Error, Result};
 use crate::storage::models::{PhaseRow, RunRow, TemplateRow};
 use crate::storage::phases::PhaseStore;
@@ -113,11 +114,11 @@ impl Engine {
                 unmet_needs: 0,
             })
             .collect();
-        let (row, saved) = db_tx!(&self.db, |c| -> Result<(RunRow, Saved)> {
+        let (row, saved, own) = db_tx!(&self.db, |c| -> Result<(RunRow, Saved, OwnCommit)> {
             if let Some(request_id) = &run.request_id
                 && let Some(existing) = c.run_by_request_id(request_id).await?
             {
-                return Ok((existing, Saved::default()));
+                return Ok((existing, Saved::default(), self.bus.expect_commit(&[])));
             }
             let mut tx = RunTx::new(run, phases, frozen.clone(), at)?;
             tx.record(pb::run_event::Body::RunStarted(pb::RunStarted {
@@ -128,12 +129,14 @@ impl Engine {
             tx.advance()?;
             let run_id = tx.run().id.clone();
             let saved = tx.save(c).await?;
+            let own = self.bus.expect_commit(&saved.events);
             let row = c
                 .get_run(&run_id)
                 .await?
                 .ok_or_else(|| Error::Corrupt("run vanished".into()))?;
-            Ok((row, saved))
+            Ok((row, saved, own))
         })?;
+        own.keep();
         self.wake(saved);
         Ok(row)
     }

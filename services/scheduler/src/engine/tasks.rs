@@ -57,29 +57,8 @@ impl Engine {
                 return Ok(None);
             }
             let index = tx.index(&key.phase_id)?;
-            tx.apply(index, PhaseEvent::Start, "", None)?;
-            tx.set_executor(index, Some(executor_id.clone()))?;
-            let spec = tx.spec(index)?.clone();
-            let feedback = tx.feedback(index)?;
-            let phase_spec_json = serde_json::to_string(&spec)
-                .map_err(|e| Error::Corrupt(format!("definition of {}: {e}", key.phase_id)))?;
-            Ok(Some(pb::Task {
-                key: Some(pb::AttemptKey {
-                    run_id: key.run_id.clone(),
-                    phase_id: key.phase_id.clone(),
-                    attempt: key.attempt,
-                }),
-                lease_id,
-                lease_deadline: orchestra_kit::time::timestamp(deadline),
-                kind: crate::convert::phase_kind(&spec.kind) as i32,
-                phase_spec_json,
-                inputs: tx.resolve_inputs(index)?.into_iter().collect(),
-                seed: phase_seed(tx.run().seed as u64, index),
-                timeout_ms: spec
-                    .timeout()
-                    .map_or(0, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
-                feedback,
-            }))
+            tx.start_leased(index, &executor_id)?;
+            Ok(Some(tx.task_message(index, &lease_id, deadline)?))
         });
         Ok(task)
     }
@@ -117,7 +96,14 @@ impl Engine {
         key: &TaskKey,
         lease_id: &str,
     ) -> Result<TaskRow> {
-        let task = c.get_task(key).await?.ok_or_else(|| {
+        let task = c.get_task(key).await?;
+        Self::check_held(task, key, lease_id)
+    }
+
+    /// Checks that a task row, read under the run's lock, is leased under
+    /// `lease_id`.
+    fn check_held(task: Option<TaskRow>, key: &TaskKey, lease_id: &str) -> Result<TaskRow> {
+        let task = task.ok_or_else(|| {
             Error::NotFound(format!(
                 "no task {}/{} attempt {}",
                 key.run_id, key.phase_id, key.attempt
@@ -158,15 +144,23 @@ impl Engine {
     /// output is the accepted one. Should the transaction fail after the
     /// publication (a crash, the database gone), the executor's retry of
     /// this report publishes again, idempotently, and commits.
+    ///
+    /// With `accept` > 0 the executor takes on that many more tasks of this
+    /// one's kind in the slot it frees: the phases this completion readied
+    /// are leased to it in the same transaction and returned (a repeat
+    /// returns them again while their leases are live, so a lost answer
+    /// loses no task).
     pub async fn complete(
         &self,
         key: &TaskKey,
         lease_id: &str,
         output: Option<pb::ArtifactRef>,
-    ) -> Result<()> {
+        accept: u32,
+    ) -> Result<Vec<pb::Task>> {
         let artifacts = self.artifacts.clone();
+        let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
         let scope = Scope::Phase(&key.phase_id);
-        in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> () {
+        let handed = in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> Vec<pb::Task> {
             let index = tx.index(&key.phase_id)?;
             let task = c.get_task(key).await?;
             if let Some(task) = &task
@@ -176,9 +170,10 @@ impl Engine {
                 && tx.state(index)? == PhaseState::Completed
                 && same_output(tx.phase(index)?.output_json.as_deref(), output.as_ref())?
             {
-                return Ok(());
+                let executor_id = task.executor_id.clone().unwrap_or_default();
+                return Self::handed_before(c, tx, &executor_id, lease_id).await;
             }
-            Self::check_lease(c, key, lease_id).await?;
+            let task = Self::check_held(task, key, lease_id)?;
             let accepted = match &output {
                 Some(output) => Some(publish(artifacts, key, output).await?),
                 None => None,
@@ -190,10 +185,57 @@ impl Engine {
                 tx.accept_output(index, output)?;
             }
             tx.advance()?;
-            Ok(())
+            let Some(executor_id) = task.executor_id.as_deref() else {
+                return Ok(Vec::new());
+            };
+            let mut handed = Vec::new();
+            for next in tx.queued_now(&task.kind).into_iter().take(accept as usize) {
+                tx.load_sources(c, next).await?;
+                let phase = tx.phase(next)?;
+                let next_lease = handed_lease_id(lease_id, &phase.phase_id, phase.attempt);
+                let deadline = now() + ttl;
+                tx.lease_queued(next, &next_lease, executor_id, deadline)?;
+                handed.push(tx.task_message(next, &next_lease, deadline)?);
+            }
+            Ok(handed)
         });
-        self.bus.tasks_changed();
-        Ok(())
+        if handed.is_empty() {
+            // The slot this attempt held is free: a Lease stream may fill it.
+            self.bus.tasks_changed();
+        } else {
+            self.bus.leases_changed();
+        }
+        Ok(handed)
+    }
+
+    /// What a completion handed its executor, found again for a repeat of
+    /// it: the attempts running on that executor under the leases the
+    /// completion derived.
+    async fn handed_before<C: TaskStore + crate::storage::phases::PhaseStore>(
+        c: &mut C,
+        tx: &mut RunTx,
+        executor_id: &str,
+        lease_id: &str,
+    ) -> Result<Vec<pb::Task>> {
+        let mut handed = Vec::new();
+        for index in tx.running_on(executor_id) {
+            let phase = tx.phase(index)?;
+            let key = TaskKey {
+                run_id: phase.run_id.clone(),
+                phase_id: phase.phase_id.clone(),
+                attempt: phase.attempt,
+            };
+            let derived = handed_lease_id(lease_id, &key.phase_id, key.attempt);
+            let Some(task) = c.get_task(&key).await? else {
+                continue;
+            };
+            if task.state != task_state::LEASED || task.lease_id.as_deref() != Some(&derived) {
+                continue;
+            }
+            tx.load_sources(c, index).await?;
+            handed.push(tx.task_message(index, &derived, task.lease_deadline)?);
+        }
+        Ok(handed)
     }
 
     /// Fails an attempt; requeues a new one while the retry policy allows.
@@ -250,10 +292,17 @@ impl Engine {
     }
 }
 
-/// A phase's seed: the run's seed's splitmix64 sequence at the phase's
-/// index, so phases differ and a run's seed reproduces them all.
-fn phase_seed(run_seed: u64, index: usize) -> u64 {
-    orchestra_kit::seed::nth(run_seed, index as u64)
+/// The lease a completion hands on with a phase it readied: derived from
+/// the completed lease, so a repeat of the completion finds it again, and
+/// as unguessable as that lease to anyone who does not hold it.
+fn handed_lease_id(lease_id: &str, phase_id: &str, attempt: i32) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{lease_id}/{phase_id}/{attempt}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Says whether a repeated completion names the output already accepted:
@@ -325,10 +374,21 @@ mod tests {
 
     #[test]
     fn phase_seeds_differ_by_index_and_repeat_by_seed() {
+        let phase_seed = orchestra_kit::seed::nth;
         assert_ne!(phase_seed(7, 0), phase_seed(7, 1));
         // Pinned: a run replayed by a later version must derive the same seeds.
         assert_eq!(phase_seed(7, 3), 0x953a_eb70_673e_29cb);
         assert_ne!(phase_seed(7, 3), phase_seed(8, 3));
+    }
+
+    #[test]
+    fn a_handed_lease_is_stable_and_differs_by_phase_and_attempt() {
+        let first = handed_lease_id("l1", "b", 1);
+        assert_eq!(first, handed_lease_id("l1", "b", 1));
+        assert_ne!(first, handed_lease_id("l1", "c", 1));
+        assert_ne!(first, handed_lease_id("l1", "b", 2));
+        assert_ne!(first, handed_lease_id("l2", "b", 1));
+        assert!(uuid::Uuid::parse_str(&first).is_ok());
     }
 
     #[test]

@@ -425,7 +425,7 @@ mod tests {
         }
         seqs.extend(next_seqs(&mut stream, 10).await);
 
-        here.complete(&key, &task.lease_id, None)
+        here.complete(&key, &task.lease_id, None, 0)
             .await
             .expect("complete");
         while let Some(event) = tokio::time::timeout(Duration::from_secs(10), stream.next())

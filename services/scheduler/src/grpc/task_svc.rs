@@ -156,10 +156,23 @@ impl TaskService for TaskSvc {
         let request = request.into_inner();
         let key = attempt_key(request.key.as_ref(), "key")?;
         check_own_output("output", request.output.as_ref(), &key)?;
-        self.engine
-            .complete(&key, &request.lease_id, request.output)
+        if request.accept_tasks > 1 {
+            return Err(Error::invalid_field(
+                "accept_tasks",
+                "a completion frees one slot: accept 0 or 1 tasks",
+            )
+            .into());
+        }
+        let tasks = self
+            .engine
+            .complete(
+                &key,
+                &request.lease_id,
+                request.output,
+                request.accept_tasks,
+            )
             .await?;
-        Ok(Response::new(pb::CompleteTaskResponse {}))
+        Ok(Response::new(pb::CompleteTaskResponse { tasks }))
     }
 
     async fn fail_task(

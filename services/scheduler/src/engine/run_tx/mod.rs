@@ -21,6 +21,7 @@
 //! - [`handoffs`]: the review service's messages for human phases.
 
 mod handoffs;
+mod leasing;
 #[cfg(test)]
 mod tests;
 mod transitions;
@@ -51,7 +52,7 @@ pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
 pub struct Saved {
     /// The events appended, in order.
     pub events: Vec<pb::RunEvent>,
-    /// Tasks were queued.
+    /// Tasks were queued for the Lease streams (not those leased at once).
     pub tasks: bool,
     /// Hand-offs were added to the outbox.
     pub outbox: bool,
@@ -434,7 +435,10 @@ impl RunTx {
         }
         let mut saved = Saved {
             events: Vec::with_capacity(self.events.len()),
-            tasks: !self.new_tasks.is_empty(),
+            tasks: self
+                .new_tasks
+                .iter()
+                .any(|t| t.state == crate::storage::models::task_state::QUEUED),
             outbox: !self.outbox.is_empty(),
         };
         let mut rows = Vec::with_capacity(self.events.len());

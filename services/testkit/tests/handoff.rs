@@ -1,0 +1,232 @@
+//! Hand-on: a completion that accepts a task gets a phase it readied,
+//! leased in the same transaction, with that phase's inputs; a repeat of
+//! the completion gets the same task again; the phases it did not take
+//! stay queued for the Lease stream.
+
+use std::path::Path;
+use std::time::Duration;
+
+use orchestra_db::Backend;
+use orchestra_proto::v1 as pb;
+use orchestra_testkit::{Mesh, MeshOptions, mesh_tests};
+use tonic::Code;
+
+async fn start_joined(mesh: &Mesh) -> String {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/joined.yaml");
+    mesh.apply_template(&fixture).await;
+    mesh.runs()
+        .await
+        .start_run(pb::StartRunRequest {
+            template_name: "joined".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .run
+        .expect("run")
+        .id
+}
+
+async fn next_task(stream: &mut tonic::Streaming<pb::LeaseResponse>) -> pb::Task {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a task arrives")
+        .expect("stream")
+        .expect("open")
+        .task
+        .expect("task")
+}
+
+/// The completion of `task` with a stored output, accepting `accept` tasks.
+fn completion(task: &pb::Task, output: pb::ArtifactRef, accept: u32) -> pb::CompleteTaskRequest {
+    pb::CompleteTaskRequest {
+        key: task.key.clone(),
+        lease_id: task.lease_id.clone(),
+        output: Some(output),
+        usage: None,
+        accept_tasks: accept,
+    }
+}
+
+/// Stores `task`'s output as its executor would, and completes it.
+async fn complete(
+    mesh: &Mesh,
+    task: &pb::Task,
+    accept: u32,
+) -> (pb::CompleteTaskRequest, Vec<pb::Task>) {
+    let staged = mesh
+        .artifacts()
+        .await
+        .stage_artifact(pb::StageArtifactRequest {
+            artifact: Some(pb::PutArtifactRequest {
+                key: task.key.clone(),
+                name: "out".into(),
+                media_type: "application/json".into(),
+                content: br#"{"ok":true}"#.to_vec(),
+                schema_json: String::new(),
+                created_by: None,
+            }),
+        })
+        .await
+        .expect("stage")
+        .into_inner()
+        .artifact
+        .and_then(|a| a.r#ref)
+        .expect("ref");
+    let request = completion(task, staged, accept);
+    let tasks = mesh
+        .tasks()
+        .await
+        .complete_task(request.clone())
+        .await
+        .expect("complete")
+        .into_inner()
+        .tasks;
+    (request, tasks)
+}
+
+fn phase_id(task: &pb::Task) -> &str {
+    task.key.as_ref().map_or("", |k| k.phase_id.as_str())
+}
+
+async fn state_of(mesh: &Mesh, run_id: &str, phase_id: &str) -> pb::PhaseState {
+    let snapshot = mesh.run(run_id).await;
+    let phase = snapshot
+        .phases
+        .iter()
+        .find(|p| p.id == phase_id)
+        .expect("phase");
+    pb::PhaseState::try_from(phase.state).expect("state")
+}
+
+async fn a_completion_hands_on_a_phase_it_readied(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let run_id = start_joined(&mesh).await;
+    let mut stream = mesh
+        .tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: "hand".into(),
+            slots: 1,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner();
+    let a = next_task(&mut stream).await;
+    assert_eq!(phase_id(&a), "a");
+
+    // a readies b and c; the one slot a frees takes one of them at once.
+    let (request, handed) = complete(&mesh, &a, 1).await;
+    assert_eq!(handed.len(), 1, "one task for the one slot");
+    let first = handed[0].clone();
+    let other = if phase_id(&first) == "b" { "c" } else { "b" };
+    assert!(["b", "c"].contains(&phase_id(&first)));
+    assert_eq!(
+        state_of(&mesh, &run_id, phase_id(&first)).await,
+        pb::PhaseState::Running
+    );
+    assert_eq!(
+        state_of(&mesh, &run_id, other).await,
+        pb::PhaseState::Queued
+    );
+    let inputs: Vec<&String> = first.inputs.keys().collect();
+    assert_eq!(inputs, ["x"], "the handed task carries its input");
+
+    // A repeat of the completion (its answer lost) gets the same task.
+    let again = mesh
+        .tasks()
+        .await
+        .complete_task(request)
+        .await
+        .expect("a repeat is accepted")
+        .into_inner()
+        .tasks;
+    assert_eq!(again, handed);
+
+    // Completing without accepting frees the slot: the stream sends the other.
+    let (_, none) = complete(&mesh, &first, 0).await;
+    assert!(none.is_empty());
+    let second = next_task(&mut stream).await;
+    assert_eq!(phase_id(&second), other);
+
+    // The last parent hands on the join, with both inputs, though the
+    // change loaded only its own reach.
+    let (_, handed) = complete(&mesh, &second, 1).await;
+    assert_eq!(handed.len(), 1);
+    let d = &handed[0];
+    assert_eq!(phase_id(d), "d");
+    let mut inputs: Vec<(&String, &str)> = d
+        .inputs
+        .iter()
+        .map(|(name, r)| (name, r.artifact_id.as_str()))
+        .collect();
+    inputs.sort();
+    assert_eq!(inputs.len(), 2);
+    assert!(inputs.iter().all(|(_, id)| !id.is_empty()), "{inputs:?}");
+    assert_eq!(inputs[0].0, "x");
+    assert_eq!(inputs[1].0, "y");
+
+    let (_, none) = complete(&mesh, d, 1).await;
+    assert!(none.is_empty(), "nothing left to hand on");
+    let done = mesh.run_reaches(&run_id, &[pb::RunStatus::Completed]).await;
+    assert_eq!(done.phases.iter().map(|p| p.attempt).max(), Some(1));
+    mesh.stop().await;
+}
+
+async fn a_completion_takes_at_most_the_slot_it_frees(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let run_id = start_joined(&mesh).await;
+    let mut stream = mesh
+        .tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: "greedy".into(),
+            slots: 1,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner();
+    let a = next_task(&mut stream).await;
+    let refused = mesh
+        .tasks()
+        .await
+        .complete_task(pb::CompleteTaskRequest {
+            key: a.key.clone(),
+            lease_id: a.lease_id.clone(),
+            output: None,
+            usage: None,
+            accept_tasks: 2,
+        })
+        .await
+        .expect_err("two tasks for one slot");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let fields: Vec<String> = orchestra_kit::status::field_violations(&refused)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(fields, ["accept_tasks"]);
+    assert_eq!(state_of(&mesh, &run_id, "a").await, pb::PhaseState::Running);
+    mesh.stop().await;
+}
+
+mesh_tests!(
+    a_completion_hands_on_a_phase_it_readied,
+    a_completion_takes_at_most_the_slot_it_frees
+);

@@ -10,6 +10,8 @@
 //!   for both backends' connections, to run inside a caller's transaction.
 //! - [`outbox`]: hand-offs to other services, stored with the change that
 //!   causes them and delivered in order until accepted.
+//! - [`prepared`]: statements diesel would prepare afresh each time, kept
+//!   prepared by their SQL text on the hot path.
 //! - [`testing`]: fresh databases for test suites on both backends.
 //! - [`time`]: timestamps as epoch microseconds, the portable column type.
 
@@ -17,6 +19,7 @@ mod backend;
 mod error;
 mod macros;
 pub mod outbox;
+pub mod prepared;
 pub mod testing;
 pub mod time;
 

@@ -4,6 +4,7 @@
 //! SQL differs by backend, so it is written once per connection type
 //! rather than pasted.
 
+use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -71,6 +72,7 @@ impl Notify for AsyncPgConnection {
         diesel::sql_query("SELECT pg_notify($1, $2)")
             .bind::<Text, _>(CHANGES_CHANNEL)
             .bind::<Text, _>(change.payload())
+            .prepared()
             .execute(self)
             .await
             .map(drop)

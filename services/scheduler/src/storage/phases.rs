@@ -1,6 +1,7 @@
 //! Queries over `phases`: a run's phases, stored with the run and saved one
 //! row at a time as they change.
 
+use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -74,6 +75,7 @@ macro_rules! impl_phase_store {
             async fn update_phase(&mut self, row: &PhaseRow) -> QueryResult<()> {
                 diesel::update(phases::table.find((&row.run_id, &row.phase_id)))
                     .set(row)
+                    .prepared()
                     .execute(self)
                     .await
                     .map(drop)

@@ -1,6 +1,7 @@
 //! Queries over `runs`: creating a run, the row lock every change to it
 //! takes first, and reading runs back one at a time or a page at a time.
 
+use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -93,6 +94,7 @@ macro_rules! impl_run_store {
             async fn lock_run(&mut self, id: &str, now: i64) -> QueryResult<usize> {
                 diesel::update(runs::table.find(id))
                     .set(runs::updated_at.eq(now))
+                    .prepared()
                     .execute(self)
                     .await
             }
@@ -106,6 +108,7 @@ macro_rules! impl_run_store {
                         runs::updated_at.eq(row.updated_at),
                         runs::phase_tally.eq(&row.phase_tally),
                     ))
+                    .prepared()
                     .execute(self)
                     .await
                     .map(drop)

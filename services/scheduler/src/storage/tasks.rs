@@ -2,6 +2,7 @@
 //! leases. The conditional updates here are what make a task leased once
 //! and a lost lease's report refused.
 
+use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -139,6 +140,7 @@ macro_rules! impl_task_store {
                     tasks::executor_id.eq(executor_id),
                     tasks::lease_deadline.eq(deadline),
                 ))
+                .prepared()
                 .execute(self)
                 .await
             }
@@ -167,6 +169,7 @@ macro_rules! impl_task_store {
                         .filter(tasks::lease_deadline.ge(now)),
                 )
                 .set(tasks::lease_deadline.eq(deadline))
+                .prepared()
                 .execute(self)
                 .await
             }
@@ -174,6 +177,7 @@ macro_rules! impl_task_store {
             async fn set_task_state(&mut self, key: &TaskKey, state: &str) -> QueryResult<usize> {
                 diesel::update(tasks::table.find((&key.run_id, &key.phase_id, key.attempt)))
                     .set(tasks::state.eq(state))
+                    .prepared()
                     .execute(self)
                     .await
             }
@@ -190,6 +194,7 @@ macro_rules! impl_task_store {
                         .filter(tasks::state.eq_any([task_state::QUEUED, task_state::LEASED])),
                 )
                 .set(tasks::state.eq(task_state::CANCELLED))
+                .prepared()
                 .execute(self)
                 .await
             }
@@ -201,6 +206,7 @@ macro_rules! impl_task_store {
                         .filter(tasks::lease_deadline.lt(until)),
                 )
                 .set(tasks::lease_deadline.eq(until))
+                .prepared()
                 .execute(self)
                 .await
             }

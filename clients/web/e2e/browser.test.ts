@@ -94,6 +94,15 @@ it("shows a run's phases changing live until all have completed", async () => {
   await page.close();
 });
 
+it("says so when a run does not exist, instead of retrying for ever", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${up.url}/#/runs/01a23cd2-0000-7000-8000-000000000000`);
+  await page.getByRole("heading", { name: "This run cannot be shown" }).waitFor({ timeout: WAIT_MS });
+  const said = await page.getByRole("alert").innerText();
+  console.log(`a missing run reads: ${said.replace(/\n+/g, " | ")}`);
+  await page.close();
+});
+
 it("serves the built client at / on the services' port", async () => {
   const response = await fetch(`${up.url}/`, { headers: { accept: "text/html" } });
   expect(response.status).toBe(200);

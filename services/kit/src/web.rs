@@ -278,6 +278,16 @@ mod tests {
             .await
             .expect("infallible");
         assert_eq!(page.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = http_body_util::BodyExt::collect(page.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("npm --prefix clients/web run build"),
+            "{text}"
+        );
+        assert!(text.contains("ORCHESTRA_WEB_DIR"), "{text}");
 
         std::fs::write(dir.path().join("index.html"), "<p>built</p>").expect("write");
         let page = assets

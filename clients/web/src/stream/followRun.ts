@@ -4,7 +4,8 @@
  * store. When the stream drops, it reconnects with exponential backoff and
  * resumes after the last sequence applied; when events turn out to have
  * been missed (a gap), it fetches a fresh snapshot. It stops when the run
- * is finished and its stream has ended, or when `signal` aborts.
+ * is finished and its stream has ended, or when `signal` aborts, and
+ * throws on a failure that retrying cannot mend (the run does not exist).
  *
  * Kept apart from React so the loop is tested against a real server.
  */
@@ -23,6 +24,20 @@ export interface Backoff {
 
 /** Waits of 250 ms doubling up to 5 s: quick after a blip, gentle on a down server. */
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 5_000 };
+
+/**
+ * Failures that a later attempt may not meet: the server is down or busy,
+ * the connection dropped (fetch failures surface as Unknown), a deadline.
+ */
+const RETRYABLE = new Set<Code>([
+  Code.Unavailable,
+  Code.Unknown,
+  Code.Internal,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Aborted,
+  Code.Canceled,
+]);
 
 /** Follows `runId` into `store` until the run ends or `signal` aborts. */
 export async function followRun(
@@ -70,7 +85,8 @@ export async function followRun(
       // say): reconnect after the usual wait.
     } catch (error) {
       if (signal.aborted) break;
-      if (ConnectError.from(error).code === Code.NotFound) {
+      if (!RETRYABLE.has(ConnectError.from(error).code)) {
+        // The run does not exist, say: asking again will not help.
         actions.setConnectionStatus("error");
         throw error;
       }

@@ -4,6 +4,7 @@
  * not exist leaves the store's connection status at "error" and the
  * reason in the returned value.
  */
+import { ConnectError } from "@connectrpc/connect";
 import { useEffect, useState } from "react";
 
 import type { RunClient } from "../api/clients.js";
@@ -18,7 +19,7 @@ export function useRunStream(client: RunClient, runId: string): string | null {
     if (runStore.getState().snapshot?.run.id !== runId) runStore.getState().reset();
     followRun(client, runStore, runId, abort.signal).catch((error: unknown) => {
       if (!abort.signal.aborted) {
-        setFailure({ runId, message: error instanceof Error ? error.message : String(error) });
+        setFailure({ runId, message: ConnectError.from(error).rawMessage });
       }
     });
     return () => abort.abort();

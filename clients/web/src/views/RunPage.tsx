@@ -99,6 +99,7 @@ export function RunPage({ client, runId }: { client: RunClient; runId: string })
             nodesConnectable={false}
             fitView
             fitViewOptions={FIT_VIEW}
+            colorMode="system"
             proOptions={{ hideAttribution: true }}
           >
             <Background />

@@ -89,6 +89,8 @@ it("shows a run's phases changing live until all have completed", async () => {
   await page.reload();
   for (const phase of ["a", "b", "c", "d"]) await expectState(page, phase, "completed");
   await page.getByTestId("run-status").getByText("completed").waitFor({ timeout: WAIT_MS });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: join(SHOTS, "web-e2e-dark.png") });
 
   expect(problems).toEqual([]);
   await page.close();

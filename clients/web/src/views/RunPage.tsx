@@ -9,12 +9,13 @@ import { useEffect, useMemo } from "react";
 
 import type { RunClient } from "../api/clients.js";
 import { useRunStore } from "../store/runStore.js";
-import type { ConnectionStatus } from "../store/transitions.js";
+import { type ConnectionStatus, isRunFinished, timestampMs } from "../store/transitions.js";
 import { useRunStream } from "../stream/useRunStream.js";
 import { layoutPhases, phaseNodes, shapeKey } from "./layout.js";
 import { PhaseNode } from "./PhaseNode.js";
 import { PhasePanel } from "./PhasePanel.js";
-import { runLook } from "./phaseStyle.js";
+import { formatDuration, runLook } from "./phaseStyle.js";
+import { useNow } from "./useNow.js";
 
 const NODE_TYPES: NodeTypes = { phase: PhaseNode };
 
@@ -41,6 +42,21 @@ const CONNECTION_LABELS: Record<ConnectionStatus, string> = {
   closed: "finished",
   error: "reconnecting…",
 };
+
+/** How long the run has taken: ticking while it runs, fixed once it ends. */
+function RunElapsed() {
+  const run = useRunStore((s) => s.snapshot?.run);
+  const finished = run ? isRunFinished(run.status) : true;
+  const now = useNow(!finished);
+  const created = timestampMs(run?.createdAt);
+  if (!run || created === undefined) return null;
+  const end = finished ? (timestampMs(run.updatedAt) ?? now) : now;
+  return (
+    <span className="muted" data-testid="run-elapsed" title="elapsed">
+      {formatDuration(end - created)}
+    </span>
+  );
+}
 
 /** The page of run `runId`. */
 export function RunPage({ client, runId }: { client: RunClient; runId: string }) {
@@ -83,6 +99,7 @@ export function RunPage({ client, runId }: { client: RunClient; runId: string })
         <span className="badge" data-testid="run-status" style={{ background: look.color, color: look.text }}>
           {look.label}
         </span>
+        <RunElapsed />
         <span className="muted run-id">{run.id}</span>
         <span className={`connection connection-${connection}`} data-testid="connection">
           {CONNECTION_LABELS[connection]}

@@ -40,16 +40,17 @@ export class Up {
   private constructor(
     readonly port: number,
     readonly dir: string,
+    private readonly env: Record<string, string>,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  /** Starts one on a free port with a new data dir. */
-  static async start(): Promise<Up> {
+  /** Starts one on a free port with a new data dir, and `env` besides. */
+  static async start(env: Record<string, string> = {}): Promise<Up> {
     if (!existsSync(ORCHESTRA_BIN)) {
       throw new Error(`no orchestra binary at ${ORCHESTRA_BIN}: run cargo build --bin orchestra, or set ORCHESTRA_BIN`);
     }
-    const up = new Up(await freePort(), mkdtempSync(join(tmpdir(), "orchestra-web-e2e-")));
+    const up = new Up(await freePort(), mkdtempSync(join(tmpdir(), "orchestra-web-e2e-")), env);
     await up.startAgain();
     return up;
   }
@@ -58,7 +59,7 @@ export class Up {
   async startAgain(): Promise<void> {
     this.output = "";
     const child = spawn(ORCHESTRA_BIN, ["up", "--listen", `127.0.0.1:${this.port}`, "--data-dir", join(this.dir, "data")], {
-      env: { ...process.env, ORCHESTRA_WEB_DIR: WEB_DIST, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+      env: { ...process.env, ORCHESTRA_WEB_DIR: WEB_DIST, RUST_LOG: process.env.RUST_LOG ?? "warn", ...this.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
@@ -110,7 +111,8 @@ export class Up {
   }
 }
 
-function freePort(): Promise<number> {
+/** A port nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
     server.once("error", fail);

@@ -55,6 +55,7 @@ it("shows a run's phases changing live until all have completed", async () => {
   await page.goto(up.url);
   await page.getByTestId("run-row").first().waitFor({ timeout: WAIT_MS });
   console.log(`runs list shown ${Date.now() - navigated} ms after navigation`);
+  await page.screenshot({ path: join(SHOTS, "web-e2e-runs.png") });
   await page.getByRole("link", { name: runId }).click();
   await expectState(page, "a", "ready");
   await expectState(page, "d", "blocked");

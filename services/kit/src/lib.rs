@@ -10,6 +10,8 @@
 //! - [`server`]: the gRPC server every service runs on, its tower layers
 //!   (span, timeout, load shedding, concurrency limit), health checking and
 //!   reflection, and the shutdown signal.
+//! - [`web`]: what browsers need: the allowed origins (`ORCHESTRA_WEB_*`),
+//!   the CORS rules and the built web client's files.
 //! - [`background`]: [`Background`], the handle of a service's loops.
 //! - [`error`]: [`Violation`] and the `invalid_field` every error enum has.
 //! - [`status`]: building `tonic::Status` values with `google.rpc` details.
@@ -31,6 +33,7 @@ pub mod status;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+pub mod web;
 
 pub use background::Background;
 pub use error::{InvalidArgument, Violation};

@@ -7,8 +7,13 @@
 //! set and serves them on one port.
 //!
 //! Every request passes the same tower layers, stacked in one place in
-//! [`serve`]: a span per RPC, a timeout, load shedding, a queue and a
-//! concurrency limit ([`ServerLimits`]), and the size-error rewrite.
+//! [`serve`]: CORS for the allowed origins, the split between gRPC calls and
+//! the web client's files ([`ByContentType`]), grpc-web translation, a span
+//! per RPC, a timeout, load shedding, a queue and a concurrency limit
+//! ([`ServerLimits`]), and the size-error rewrite. Browsers call the
+//! services over grpc-web (binary and text) on the same port as plain gRPC;
+//! [`ServiceRoutes::set_web`] names the origins allowed to do so from other
+//! sites and the folder of the built web client ([`crate::web`]).
 //!
 //! A request above the configured message limit is refused by tonic with a
 //! raw OUT_OF_RANGE; the [`SizeErrors`] layer turns it into
@@ -30,6 +35,7 @@ use tonic_health::ServingStatus;
 use tower::BoxError;
 
 use crate::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
+use crate::web::{WebAssets, WebConfig, cors_layer};
 
 /// How much one server takes on at once, and for how long. The defaults
 /// suit a laptop and a small cluster alike; tests lower them.
@@ -64,6 +70,10 @@ pub struct ServiceRoutes {
     names: Vec<&'static str>,
     limit: MessageLimit,
     server_limits: ServerLimits,
+    /// Origins whose pages may call from other sites.
+    origins: Vec<String>,
+    /// The built web client, on the servers that host it.
+    assets: Option<WebAssets>,
 }
 
 impl Default for ServiceRoutes {
@@ -76,6 +86,8 @@ impl Default for ServiceRoutes {
                 "the service's MAX_MESSAGE_BYTES variable",
             ),
             server_limits: ServerLimits::default(),
+            origins: Vec::new(),
+            assets: None,
         }
     }
 }
@@ -102,6 +114,16 @@ impl ServiceRoutes {
     /// Replaces the default timeout, concurrency limit and queue.
     pub fn set_server_limits(&mut self, limits: ServerLimits) -> &mut Self {
         self.server_limits = limits;
+        self
+    }
+
+    /// Hosts the web client: its built files are served at `/` on the
+    /// services' port, and pages from `web.origins` may call the services
+    /// across sites. Without it, a server still answers grpc-web from its
+    /// own origin (or from tools that send none) and refuses other sites.
+    pub fn set_web(&mut self, web: &WebConfig) -> &mut Self {
+        self.origins = web.origins.clone();
+        self.assets = Some(WebAssets::new(&web.dir));
         self
     }
 
@@ -171,7 +193,11 @@ pub async fn serve(
     // Requests beyond the concurrency limit wait here, in arrival order.
     let (queue, worker) = tower::buffer::Buffer::pair(admitted, limits.max_queued.max(1));
     let worker = tokio::spawn(worker);
-    let service = tower::ServiceBuilder::new()
+    let grpc = tower::ServiceBuilder::new()
+        // grpc-web (binary or base64 text, over HTTP/1.1 or 2) becomes gRPC
+        // for every layer below, and their answers grpc-web again; plain
+        // gRPC passes through untouched.
+        .layer(tonic_web::GrpcWebLayer::new())
         // Shed and timed-out requests become statuses a client understands.
         .layer(OverloadLayer {
             timeout: limits.request_timeout,
@@ -182,6 +208,14 @@ pub async fn serve(
         // A request that finds the queue full is refused at once.
         .load_shed()
         .service(queue);
+    let service = tower::ServiceBuilder::new()
+        // Pages from the allowed origins may call; preflights are answered
+        // here, and other sites get no Access-Control-Allow-Origin.
+        .layer(cors_layer(&routes.origins))
+        .service(ByContentType {
+            grpc,
+            other: routes.assets.clone(),
+        });
     let served = tonic::transport::Server::builder()
         // grpc-web callers (through the gateway or directly) speak HTTP/1.1.
         .accept_http1(true)
@@ -200,6 +234,64 @@ pub async fn serve(
 /// it a small response can wait ~40 ms for a delayed ACK (Nagle).
 pub fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// Sends gRPC and grpc-web calls (any `application/grpc*` content type) to
+/// the service stack, and everything else (a browser loading the page) to
+/// the web client's files, or answers 404 on a server without them. The
+/// grpc-web layer would refuse a plain HTTP/1.1 GET, so the split comes
+/// before it.
+#[derive(Clone)]
+pub struct ByContentType<G> {
+    grpc: G,
+    other: Option<WebAssets>,
+}
+
+impl<G, B> tower_service::Service<http::Request<B>> for ByContentType<G>
+where
+    G: tower_service::Service<http::Request<B>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    G::Future: Send + 'static,
+    G::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call readies its own clone, so a page load never holds one
+        // of the gRPC queue's places.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        use tower::ServiceExt;
+        let is_grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/grpc"));
+        if is_grpc {
+            let grpc = self.grpc.clone();
+            return Box::pin(async move { grpc.oneshot(request).await.map_err(Into::into) });
+        }
+        match self.other.clone() {
+            Some(assets) => Box::pin(async move {
+                let response = assets.oneshot(request).await;
+                Ok(response.unwrap_or_else(|never| match never {}))
+            }),
+            None => Box::pin(async move {
+                let mut response = http::Response::new(Body::new(
+                    "this port serves gRPC and grpc-web calls only\n".to_owned(),
+                ));
+                *response.status_mut() = http::StatusCode::NOT_FOUND;
+                Ok(response)
+            }),
+        }
+    }
 }
 
 /// The span every RPC runs in, named by its method.

@@ -1,5 +1,7 @@
 //! The server's tower layers over real gRPC on 127.0.0.1:0: shedding,
-//! the timeout (and streams that outlive it), a span per RPC.
+//! the timeout (and streams that outlive it), a span per RPC, grpc-web
+//! calls inside the same limits, and what a server without the web client
+//! tells a browser.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -259,4 +261,76 @@ async fn every_rpc_runs_in_a_span_named_by_its_method() {
         seen.iter().any(|m| m == "/grpc.health.v1.Health/Check"),
         "{seen:?}"
     );
+}
+
+/// Sends one HTTP/1.1 request as a browser would and returns the response's
+/// head (status line and headers, lower-cased) and raw body.
+async fn http1(url: &str, head: &str, body: &[u8]) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{head}\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("write");
+    socket.write_all(body).await.expect("write body");
+    let mut raw = Vec::new();
+    socket.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    (
+        String::from_utf8_lossy(&raw[..split]).to_lowercase(),
+        raw[split + 4..].to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn grpc_web_calls_pass_the_same_limits_as_grpc() {
+    let server = start(ServerLimits {
+        max_in_flight: 1,
+        max_queued: 1,
+        ..ServerLimits::default()
+    })
+    .await;
+    let channel = channel(&server.url);
+    let first = tokio::spawn(call_slow(channel.clone()));
+    server.slow.arrived.notified().await;
+    let second = tokio::spawn(call_slow(channel.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = tokio::spawn(call_slow(channel.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A browser's call finds the queue full too, and reads why.
+    let (head, _) = http1(
+        &server.url,
+        "POST /test.Slow/Wait HTTP/1.1\r\ncontent-type: application/grpc-web+proto\r\nx-grpc-web: 1",
+        &[0, 0, 0, 0, 0],
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("grpc-status: 14"), "UNAVAILABLE: {head}");
+    server.slow.gate.add_permits(3);
+    for call in [first, second, third] {
+        assert_eq!(call.await.expect("join").code(), Code::NotFound);
+    }
+}
+
+#[tokio::test]
+async fn a_server_without_the_web_client_refuses_pages_and_other_sites() {
+    let server = start(ServerLimits::default()).await;
+    let (head, body) = http1(&server.url, "GET / HTTP/1.1", b"").await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("gRPC and grpc-web calls only"));
+    // No origin is allowed unless configured: a preflight gets no
+    // Access-Control-Allow-Origin, so a browser never sends the call.
+    let (head, _) = http1(
+        &server.url,
+        "OPTIONS /test.Slow/Wait HTTP/1.1\r\norigin: http://elsewhere.example\r\n\
+         access-control-request-method: POST",
+        b"",
+    )
+    .await;
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
 }

@@ -7,6 +7,10 @@
 //! blob store) unless a Postgres URL is given, in which case each service
 //! keeps its tables in its own schema of that database.
 //!
+//! The same port serves browsers: grpc-web calls, and the built web client
+//! (`clients/web/dist`) at `/`, with the origins allowed to call from other
+//! sites read from `ORCHESTRA_WEB_ORIGINS` ([`orchestra_kit::web`]).
+//!
 //! The options are `orchestra up`'s flags, so a fault in them names the
 //! flag (`--data-dir`, `--database-url`), not a service's variable.
 
@@ -18,6 +22,7 @@ use std::time::Duration;
 use orchestra_kit::config::ConfigError;
 use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use orchestra_kit::server::ServiceRoutes;
+use orchestra_kit::web::WebConfig;
 use tokio::net::TcpListener;
 
 /// Why the all-in-one process could not start or stopped.
@@ -95,6 +100,9 @@ pub struct Options {
     /// The largest run input, form or artifact one message may carry, for
     /// every service and channel.
     pub max_message_bytes: usize,
+    /// The built web client's folder and the origins allowed to call from
+    /// other sites; `None` reads them from `ORCHESTRA_WEB_*` on open.
+    pub web: Option<WebConfig>,
 }
 
 impl Options {
@@ -108,6 +116,7 @@ impl Options {
             executor_slots: orchestra_phase_executor::config::DEFAULT_SLOTS,
             executor_function_slots: orchestra_phase_executor::config::DEFAULT_FUNCTION_SLOTS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            web: None,
         }
     }
 
@@ -160,6 +169,13 @@ pub struct Standalone {
 /// Opens every service for `listener`'s address; see [`Standalone`].
 pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone, Error> {
     options.validate()?;
+    let web = match &options.web {
+        Some(web) => {
+            web.validate()?;
+            web.clone()
+        }
+        None => WebConfig::from_env()?,
+    };
     let addr: SocketAddr = listener.local_addr().map_err(|e| Error::Service {
         service: "listener",
         message: e.to_string(),
@@ -210,6 +226,7 @@ pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone,
     executor.add_routes(&mut routes);
     // Each service recorded its own variable; on one port the limit is up's.
     routes.set_message_limit(MessageLimit::new(limit, "orchestra up"));
+    routes.set_web(&web);
     Ok(Standalone {
         addr,
         listener,

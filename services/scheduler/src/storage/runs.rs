@@ -1,5 +1,5 @@
 //! Queries over `runs`: creating a run, the row lock every change to it
-//! takes first, and reading runs back one at a time or a page at a time.
+//! takes first ([`RunLock`]), and reading runs back one at a time or a page at a time.
 
 use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
@@ -35,15 +35,6 @@ pub trait RunStore: Send {
         &mut self,
         request_id: &str,
     ) -> impl Future<Output = QueryResult<Option<RunRow>>> + Send;
-    /// Takes the run's row lock for the rest of the transaction (a write on
-    /// both backends): every change to a run is serialized on it. Returns
-    /// the rows touched (0 when the run does not exist).
-    fn lock_run(&mut self, id: &str, now: i64) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// One run without its frozen template: what a change to it reads.
-    fn get_run_head(
-        &mut self,
-        id: &str,
-    ) -> impl Future<Output = QueryResult<Option<RunHead>>> + Send;
     /// Saves a run's status, cancel flag, last sequence and phase tally.
     fn update_run(&mut self, row: &RunHead) -> impl Future<Output = QueryResult<()>> + Send;
     /// Runs newest first.
@@ -73,15 +64,6 @@ macro_rules! impl_run_store {
                     .optional()
             }
 
-            async fn get_run_head(&mut self, id: &str) -> QueryResult<Option<RunHead>> {
-                runs::table
-                    .find(id)
-                    .select(RunHead::as_select())
-                    .first(self)
-                    .await
-                    .optional()
-            }
-
             async fn run_by_request_id(&mut self, request_id: &str) -> QueryResult<Option<RunRow>> {
                 runs::table
                     .filter(runs::request_id.eq(request_id))
@@ -89,14 +71,6 @@ macro_rules! impl_run_store {
                     .first(self)
                     .await
                     .optional()
-            }
-
-            async fn lock_run(&mut self, id: &str, now: i64) -> QueryResult<usize> {
-                diesel::update(runs::table.find(id))
-                    .set(runs::updated_at.eq(now))
-                    .prepared()
-                    .execute(self)
-                    .await
             }
 
             async fn update_run(&mut self, row: &RunHead) -> QueryResult<()> {
@@ -140,3 +114,42 @@ macro_rules! impl_run_store {
 }
 
 orchestra_db::impl_for_connections!(impl_run_store);
+
+/// The row lock every change to a run takes first, read in the same
+/// statement. Written per backend: Postgres locks the row as an update
+/// would (`FOR NO KEY UPDATE`, so foreign-key checks do not wait on it);
+/// SQLite's write transactions are `IMMEDIATE`, so the database is locked
+/// already and a read is enough.
+pub trait RunLock: Send {
+    /// Locks a run for the rest of the transaction and reads it without
+    /// its frozen template; `None` when it does not exist.
+    fn lock_run_head(
+        &mut self,
+        id: &str,
+    ) -> impl Future<Output = QueryResult<Option<RunHead>>> + Send;
+}
+
+impl RunLock for diesel_async::AsyncPgConnection {
+    async fn lock_run_head(&mut self, id: &str) -> QueryResult<Option<RunHead>> {
+        runs::table
+            .find(id)
+            .select(RunHead::as_select())
+            .for_no_key_update()
+            .first(self)
+            .await
+            .optional()
+    }
+}
+
+impl RunLock
+    for diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
+{
+    async fn lock_run_head(&mut self, id: &str) -> QueryResult<Option<RunHead>> {
+        runs::table
+            .find(id)
+            .select(RunHead::as_select())
+            .first(self)
+            .await
+            .optional()
+    }
+}

@@ -11,7 +11,7 @@ use super::events::EventStore;
 use super::executors::ExecutorStore;
 use super::models::{EventRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state};
 use super::phases::PhaseStore;
-use super::runs::{RunFilter, RunStore};
+use super::runs::{RunFilter, RunLock, RunStore};
 use super::tasks::{TaskKey, TaskStore};
 use super::templates::TemplateStore;
 use crate::error::Result;
@@ -111,10 +111,13 @@ async fn runs_lock_filter_and_page(db: &TestDb) {
         c.insert_run(run("r1", "t", "COMPLETED", 10)).await?;
         c.insert_run(run("r2", "t", "RUNNING", 20)).await?;
         c.insert_run(run("r3", "u", "RUNNING", 30)).await?;
-        assert_eq!(c.lock_run("r1", 99).await?, 1);
+        let head = c.lock_run_head("r1").await?.expect("r1 exists");
         assert_eq!(
-            c.lock_run("nope", 99).await?,
-            0,
+            (head.id.as_str(), head.status.as_str()),
+            ("r1", "COMPLETED")
+        );
+        assert!(
+            c.lock_run_head("nope").await?.is_none(),
             "a missing run locks nothing"
         );
         assert_eq!(

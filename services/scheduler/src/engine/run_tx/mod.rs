@@ -41,7 +41,7 @@ use crate::storage::changes::{Change, Notify};
 use crate::storage::events::EventStore;
 use crate::storage::models::{EventRow, PhaseRow, RunHead, RunRow, TaskRow};
 use crate::storage::phases::PhaseStore;
-use crate::storage::runs::RunStore;
+use crate::storage::runs::{RunLock, RunStore};
 use crate::storage::tasks::TaskStore;
 
 pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
@@ -105,13 +105,10 @@ impl RunTx {
         now: i64,
     ) -> Result<RunTx>
     where
-        C: RunStore + PhaseStore,
+        C: RunStore + RunLock + PhaseStore,
     {
         let missing = || Error::NotFound(format!("run {run_id} does not exist"));
-        if c.lock_run(run_id, now).await? == 0 {
-            return Err(missing());
-        }
-        let run = c.get_run_head(run_id).await?.ok_or_else(missing)?;
+        let run = c.lock_run_head(run_id).await?.ok_or_else(missing)?;
         let frozen = match cache.get(&run.template_id) {
             Some(frozen) => frozen,
             None => {

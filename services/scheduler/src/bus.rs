@@ -39,6 +39,9 @@ pub struct Bus {
     runs: Arc<Hub>,
     own: Arc<Mutex<OwnCommits>>,
     tasks: Arc<Notify>,
+    /// One wake-up per phase kind, so a change to `function` tasks does not
+    /// wake the Lease streams that take only `llm` ones.
+    task_kinds: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     leases: Arc<Notify>,
     outbox: Arc<Notify>,
     closed: watch::Sender<bool>,
@@ -67,6 +70,7 @@ impl Bus {
             }),
             own: Arc::default(),
             tasks: Arc::new(Notify::new()),
+            task_kinds: Arc::default(),
             leases: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
             closed: watch::channel(false).0,
@@ -191,14 +195,33 @@ impl Bus {
             .collect()
     }
 
-    /// Tasks were queued or leases freed.
+    /// Tasks of any kind may have been queued or leases freed: every Lease
+    /// stream looks again.
     pub fn tasks_changed(&self) {
         self.tasks.notify_waiters();
     }
 
-    /// Waits for [`Bus::tasks_changed`].
-    pub fn tasks(&self) -> Arc<Notify> {
-        self.tasks.clone()
+    /// Tasks of these kinds were queued, or leases of them freed: the Lease
+    /// streams that take them look again.
+    pub fn tasks_changed_for<'k>(&self, kinds: impl IntoIterator<Item = &'k str>) {
+        let wakes = lock(&self.task_kinds);
+        for kind in kinds {
+            if let Some(wake) = wakes.get(kind) {
+                wake.notify_waiters();
+            }
+        }
+    }
+
+    /// What a Lease stream taking these kinds waits on: any of them
+    /// changed ([`Bus::tasks_changed_for`]) or everything did
+    /// ([`Bus::tasks_changed`]).
+    pub fn tasks(&self, kinds: &[String]) -> Vec<Arc<Notify>> {
+        let mut wakes = lock(&self.task_kinds);
+        let mut all = vec![self.tasks.clone()];
+        for kind in kinds {
+            all.push(wakes.entry(kind.clone()).or_default().clone());
+        }
+        all
     }
 
     /// A lease was granted, here or maybe in another replica: the lease
@@ -537,6 +560,32 @@ mod tests {
         }
         assert!(!bus.is_own_commit("r2", 0));
         assert!(bus.is_own_commit("r2", OWN_COMMITS_KEPT as i64));
+    }
+
+    /// Whether a stream of `kinds`, waiting from before `change`, wakes.
+    fn wakes(bus: &Bus, kinds: &[&str], change: impl FnOnce(&Bus)) -> bool {
+        use futures::FutureExt as _;
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        let wakes = bus.tasks(&kinds);
+        let mut waiting: Vec<_> = wakes.iter().map(|w| Box::pin(w.notified())).collect();
+        for one in &mut waiting {
+            one.as_mut().enable();
+        }
+        change(bus);
+        futures::future::select_all(waiting)
+            .now_or_never()
+            .is_some()
+    }
+
+    #[test]
+    fn a_change_to_one_kind_wakes_only_the_streams_that_take_it() {
+        let bus = Bus::default();
+        assert!(!wakes(&bus, &["llm"], |b| b.tasks_changed_for(["function"])));
+        assert!(wakes(&bus, &["llm"], |b| b.tasks_changed_for(["llm"])));
+        assert!(wakes(&bus, &["llm", "function"], |b| b
+            .tasks_changed_for(["function"])));
+        assert!(wakes(&bus, &["llm"], Bus::tasks_changed));
+        assert!(!wakes(&bus, &["llm"], |_| {}));
     }
 
     #[test]

@@ -124,13 +124,16 @@ impl Engine {
             kinds,
             seen: None,
         };
-        let wake = self.bus.tasks();
+        let wakes = self.bus.tasks(kinds);
         let closed = self.bus.closed();
         tokio::pin!(closed);
         loop {
-            let notified = wake.notified();
+            let mut notified: Vec<_> = wakes.iter().map(|w| Box::pin(w.notified())).collect();
+            for one in &mut notified {
+                one.as_mut().enable();
+            }
+            let notified = futures::future::select_all(notified);
             tokio::pin!(notified);
-            notified.as_mut().enable();
             let until = match self.lease_step(&mut stream).await {
                 Ok(Step::Send(task)) => {
                     if sender.send(Ok(*task)).await.is_err() {
@@ -152,7 +155,7 @@ impl Engine {
                 }
             };
             tokio::select! {
-                () = &mut notified => {}
+                _ = &mut notified => {}
                 () = tokio::time::sleep_until(until) => {}
                 () = sender.closed() => break,
                 // The server is stopping: the executor will reconnect to
@@ -253,14 +256,11 @@ impl Engine {
     /// What a Lease stream needs to know, in one read.
     async fn lease_outlook(&self, executor_id: &str, kinds: &[String]) -> Result<Outlook> {
         db_run!(&self.db, |c| -> Result<Outlook> {
-            let suspended = c
-                .get_executor(executor_id)
-                .await?
-                .is_some_and(|e| e.suspended);
+            let (suspended, held, next_due) = c.lease_outlook(executor_id, kinds).await?;
             Ok(Outlook {
-                suspended,
-                held: c.count_leased(executor_id).await?,
-                next_due: c.next_available_at(kinds).await?,
+                suspended: suspended.unwrap_or(false),
+                held,
+                next_due,
             })
         })
     }

@@ -236,9 +236,8 @@ impl Engine {
     /// replicas hear of them by notification) and wakes what it concerns.
     fn wake(&self, saved: Saved) {
         self.fill_later(self.bus.committed(saved.events));
-        if saved.tasks {
-            self.bus.tasks_changed();
-        }
+        self.bus
+            .tasks_changed_for(saved.queued_kinds.iter().map(String::as_str));
         if saved.outbox {
             self.bus.outbox_added();
         }

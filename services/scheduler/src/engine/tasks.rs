@@ -160,7 +160,12 @@ impl Engine {
         let artifacts = self.artifacts.clone();
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
         let scope = Scope::Phase(&key.phase_id);
-        let handed = in_run_tx!(self, &key.run_id, scope = scope, |c, tx| -> Vec<pb::Task> {
+        let (kind, handed) = in_run_tx!(self, &key.run_id, scope = scope, |c,
+                                                                           tx|
+         -> (
+            String,
+            Vec<pb::Task>
+        ) {
             let index = tx.index(&key.phase_id)?;
             let task = c.get_task(key).await?;
             if let Some(task) = &task
@@ -171,7 +176,8 @@ impl Engine {
                 && same_output(tx.phase(index)?.output_json.as_deref(), output.as_ref())?
             {
                 let executor_id = task.executor_id.clone().unwrap_or_default();
-                return Self::handed_before(c, tx, &executor_id, lease_id).await;
+                let handed = Self::handed_before(c, tx, &executor_id, lease_id).await?;
+                return Ok((task.kind.clone(), handed));
             }
             let task = Self::check_held(task, key, lease_id)?;
             let accepted = match &output {
@@ -186,7 +192,7 @@ impl Engine {
             }
             tx.advance()?;
             let Some(executor_id) = task.executor_id.as_deref() else {
-                return Ok(Vec::new());
+                return Ok((task.kind, Vec::new()));
             };
             let mut handed = Vec::new();
             for next in tx.queued_now(&task.kind).into_iter().take(accept as usize) {
@@ -197,11 +203,11 @@ impl Engine {
                 tx.lease_queued(next, &next_lease, executor_id, deadline)?;
                 handed.push(tx.task_message(next, &next_lease, deadline)?);
             }
-            Ok(handed)
+            Ok((task.kind, handed))
         });
         if handed.is_empty() {
             // The slot this attempt held is free: a Lease stream may fill it.
-            self.bus.tasks_changed();
+            self.bus.tasks_changed_for([kind.as_str()]);
         } else {
             self.bus.leases_changed();
         }

@@ -35,7 +35,9 @@ pub trait ExecutorStore: Send {
         executor_id: &str,
         session_id: &str,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// One executor, if it ever leased.
+    /// One executor, if it ever leased (for tests: the engine reads it
+    /// through [`ExecutorStore::lease_outlook`]).
+    #[cfg(test)]
     fn get_executor(
         &mut self,
         executor_id: &str,
@@ -46,6 +48,14 @@ pub trait ExecutorStore: Send {
         executor_id: &str,
         suspended: bool,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// What a Lease stream decides on, in one statement: whether its
+    /// executor is suspended (`None` when it never leased), how many leases
+    /// it holds, and when the next queued task of its kinds is due.
+    fn lease_outlook(
+        &mut self,
+        executor_id: &str,
+        kinds: &[String],
+    ) -> impl Future<Output = QueryResult<(Option<bool>, i64, Option<i64>)>> + Send;
     /// Leases held by executors not seen since `seen_before`.
     fn leases_of_absent_executors(
         &mut self,
@@ -114,6 +124,7 @@ macro_rules! impl_executor_store {
                 .await
             }
 
+            #[cfg(test)]
             async fn get_executor(
                 &mut self,
                 executor_id: &str,
@@ -124,6 +135,31 @@ macro_rules! impl_executor_store {
                     .first(self)
                     .await
                     .optional()
+            }
+
+            async fn lease_outlook(
+                &mut self,
+                executor_id: &str,
+                kinds: &[String],
+            ) -> QueryResult<(Option<bool>, i64, Option<i64>)> {
+                let suspended = executors::table
+                    .find(executor_id)
+                    .select(executors::suspended)
+                    .single_value();
+                let held = tasks::table
+                    .filter(tasks::state.eq(task_state::LEASED))
+                    .filter(tasks::executor_id.eq(executor_id))
+                    .count()
+                    .single_value();
+                let next_due = tasks::table
+                    .filter(tasks::state.eq(task_state::QUEUED))
+                    .filter(tasks::kind.eq_any(kinds.to_vec()))
+                    .select(diesel::dsl::min(tasks::available_at))
+                    .single_value();
+                let (suspended, held, next_due) = diesel::select((suspended, held, next_due))
+                    .get_result::<(Option<bool>, Option<i64>, Option<i64>)>(self)
+                    .await?;
+                Ok((suspended, held.unwrap_or(0), next_due))
             }
 
             async fn set_executor_suspended(

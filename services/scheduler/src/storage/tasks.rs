@@ -47,8 +47,6 @@ pub trait TaskStore: Send {
         executor_id: &str,
         deadline: i64,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// How many tasks an executor holds.
-    fn count_leased(&mut self, executor_id: &str) -> impl Future<Output = QueryResult<i64>> + Send;
     /// Moves a live lease's deadline; 0 when the lease is gone or expired.
     fn extend_lease(
         &mut self,
@@ -79,12 +77,6 @@ pub trait TaskStore: Send {
         now: i64,
         limit: i64,
     ) -> impl Future<Output = QueryResult<Vec<TaskRow>>> + Send;
-    /// When the next queued task of the given kinds is due (in the past
-    /// when one is due now); `None` when none is queued.
-    fn next_available_at(
-        &mut self,
-        kinds: &[String],
-    ) -> impl Future<Output = QueryResult<Option<i64>>> + Send;
     /// The earliest deadline of a live lease; `None` when no lease is live.
     fn next_lease_deadline(&mut self) -> impl Future<Output = QueryResult<Option<i64>>> + Send;
 }
@@ -143,15 +135,6 @@ macro_rules! impl_task_store {
                 .prepared()
                 .execute(self)
                 .await
-            }
-
-            async fn count_leased(&mut self, executor_id: &str) -> QueryResult<i64> {
-                tasks::table
-                    .filter(tasks::state.eq(task_state::LEASED))
-                    .filter(tasks::executor_id.eq(executor_id))
-                    .count()
-                    .get_result(self)
-                    .await
             }
 
             async fn extend_lease(
@@ -219,15 +202,6 @@ macro_rules! impl_task_store {
                     .limit(limit)
                     .select(TaskRow::as_select())
                     .load(self)
-                    .await
-            }
-
-            async fn next_available_at(&mut self, kinds: &[String]) -> QueryResult<Option<i64>> {
-                tasks::table
-                    .filter(tasks::state.eq(task_state::QUEUED))
-                    .filter(tasks::kind.eq_any(kinds.to_vec()))
-                    .select(diesel::dsl::min(tasks::available_at))
-                    .get_result(self)
                     .await
             }
 

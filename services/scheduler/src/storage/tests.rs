@@ -223,8 +223,18 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
             0,
             "leased once"
         );
-        assert_eq!(c.count_leased("e1").await?, 1);
-        assert_eq!(c.count_leased("e2").await?, 0);
+        let functions = ["function".to_owned()];
+        assert_eq!(
+            c.lease_outlook("e1", &functions).await?,
+            (None, 1, Some(500)),
+            "e1 holds p; the next function is due at 500"
+        );
+        assert_eq!(c.lease_outlook("e2", &functions).await?.1, 0);
+        assert_eq!(
+            c.lease_outlook("e2", &["llm".to_owned()]).await?.2,
+            Some(100)
+        );
+        assert_eq!(c.lease_outlook("e2", &["other".to_owned()]).await?.2, None);
         assert_eq!(c.extend_lease(&p, "lease-1", 900, 2_000).await?, 1);
         assert_eq!(
             c.extend_lease(&p, "lease-2", 900, 2_000).await?,
@@ -354,6 +364,7 @@ async fn gone_executors_and_their_leases(db: &TestDb) {
         // Suspension is set and cleared; a reconnect clears it too.
         assert_eq!(c.set_executor_suspended("e2", true).await?, 1);
         assert!(c.get_executor("e2").await?.is_some_and(|e| e.suspended));
+        assert_eq!(c.lease_outlook("e2", &[]).await?.0, Some(true));
         c.register_executor("e2", "s3", 600).await?;
         let e2 = c.get_executor("e2").await?.expect("e2");
         assert!(!e2.suspended);

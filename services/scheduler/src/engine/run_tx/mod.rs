@@ -52,8 +52,9 @@ pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
 pub struct Saved {
     /// The events appended, in order.
     pub events: Vec<pb::RunEvent>,
-    /// Tasks were queued for the Lease streams (not those leased at once).
-    pub tasks: bool,
+    /// The kinds of the tasks queued for the Lease streams (not of those
+    /// leased at once).
+    pub queued_kinds: BTreeSet<String>,
     /// Hand-offs were added to the outbox.
     pub outbox: bool,
 }
@@ -432,10 +433,12 @@ impl RunTx {
         }
         let mut saved = Saved {
             events: Vec::with_capacity(self.events.len()),
-            tasks: self
+            queued_kinds: self
                 .new_tasks
                 .iter()
-                .any(|t| t.state == crate::storage::models::task_state::QUEUED),
+                .filter(|t| t.state == crate::storage::models::task_state::QUEUED)
+                .map(|t| t.kind.clone())
+                .collect(),
             outbox: !self.outbox.is_empty(),
         };
         let mut rows = Vec::with_capacity(self.events.len());
@@ -480,7 +483,7 @@ impl RunTx {
         for message in self.outbox {
             c.enqueue(message).await?;
         }
-        if !saved.events.is_empty() || saved.tasks || saved.outbox {
+        if !saved.events.is_empty() || !saved.queued_kinds.is_empty() || saved.outbox {
             let change = Change {
                 run_id: self.run.id.clone(),
                 events: saved

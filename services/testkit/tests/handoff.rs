@@ -1,7 +1,8 @@
-//! Hand-on: a completion that accepts a task gets a phase it readied,
-//! leased in the same transaction, with that phase's inputs; a repeat of
-//! the completion gets the same task again; the phases it did not take
-//! stay queued for the Lease stream.
+//! Hand-on: a completion that accepts a task gets a phase it readied, or
+//! else the queue's next task when that is its own run's, leased in the
+//! same transaction with that phase's inputs; a repeat of the completion
+//! gets the same task again; the phases it did not take stay queued for
+//! the Lease stream.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,13 +12,15 @@ use orchestra_proto::v1 as pb;
 use orchestra_testkit::{Mesh, MeshOptions, mesh_tests};
 use tonic::Code;
 
-async fn start_joined(mesh: &Mesh) -> String {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/joined.yaml");
+async fn start(mesh: &Mesh, template: &str) -> String {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{template}.yaml"));
     mesh.apply_template(&fixture).await;
     mesh.runs()
         .await
         .start_run(pb::StartRunRequest {
-            template_name: "joined".into(),
+            template_name: template.into(),
             ..Default::default()
         })
         .await
@@ -26,6 +29,27 @@ async fn start_joined(mesh: &Mesh) -> String {
         .run
         .expect("run")
         .id
+}
+
+async fn start_joined(mesh: &Mesh) -> String {
+    start(mesh, "joined").await
+}
+
+/// Completes a task that stores no output, accepting `accept` tasks.
+async fn complete_bare(mesh: &Mesh, task: &pb::Task, accept: u32) -> Vec<pb::Task> {
+    mesh.tasks()
+        .await
+        .complete_task(pb::CompleteTaskRequest {
+            key: task.key.clone(),
+            lease_id: task.lease_id.clone(),
+            output: None,
+            usage: None,
+            accept_tasks: accept,
+        })
+        .await
+        .expect("complete")
+        .into_inner()
+        .tasks
 }
 
 async fn next_task(stream: &mut tonic::Streaming<pb::LeaseResponse>) -> pb::Task {
@@ -226,7 +250,67 @@ async fn a_completion_takes_at_most_the_slot_it_frees(backend: Backend) {
     mesh.stop().await;
 }
 
+/// With nothing readied, a completion takes the oldest due task of its
+/// kind when that task is its own run's (a fan-out goes sibling to
+/// sibling), and leaves another run's to the Lease stream.
+async fn a_completion_takes_the_next_in_line_only_from_its_own_run(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let single = start(&mesh, "single").await;
+    let fanout = start(&mesh, "fanout").await;
+    let mut stream = mesh
+        .tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: "fifo".into(),
+            slots: 1,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner();
+    let only = next_task(&mut stream).await;
+    assert_eq!(
+        only.key.as_ref().map(|k| k.run_id.as_str()),
+        Some(single.as_str())
+    );
+
+    // Next in line is the fan-out's root: another run's, left to the stream.
+    let (_, handed) = complete(&mesh, &only, 1).await;
+    assert!(handed.is_empty(), "{handed:?}");
+    let root = next_task(&mut stream).await;
+    assert_eq!(phase_id(&root), "root");
+
+    assert!(complete_bare(&mesh, &root, 0).await.is_empty());
+    let c1 = next_task(&mut stream).await;
+    assert_eq!(phase_id(&c1), "c1");
+
+    // c1 readies nothing; its run's c2 is next in line.
+    let handed = complete_bare(&mesh, &c1, 1).await;
+    assert_eq!(handed.iter().map(phase_id).collect::<Vec<_>>(), ["c2"]);
+    assert_eq!(
+        complete_bare(&mesh, &c1, 1).await,
+        handed,
+        "a repeat gets the same task"
+    );
+    let c3 = complete_bare(&mesh, &handed[0], 1).await;
+    assert_eq!(c3.iter().map(phase_id).collect::<Vec<_>>(), ["c3"]);
+    let join = complete_bare(&mesh, &c3[0], 1).await;
+    assert_eq!(join.iter().map(phase_id).collect::<Vec<_>>(), ["join"]);
+    assert!(complete_bare(&mesh, &join[0], 1).await.is_empty());
+    let done = mesh.run_reaches(&fanout, &[pb::RunStatus::Completed]).await;
+    assert!(done.phases.iter().all(|p| p.attempt == 1));
+    mesh.stop().await;
+}
+
 mesh_tests!(
+    a_completion_takes_the_next_in_line_only_from_its_own_run,
     a_completion_hands_on_a_phase_it_readied,
     a_completion_takes_at_most_the_slot_it_frees
 );

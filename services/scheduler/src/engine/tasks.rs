@@ -203,6 +203,25 @@ impl Engine {
                 tx.lease_queued(next, &next_lease, executor_id, deadline)?;
                 handed.push(tx.task_message(next, &next_lease, deadline)?);
             }
+            if handed.len() < accept as usize
+                && let Some(next) = Self::first_in_line(c, tx, &task.kind).await?
+            {
+                let phase = tx.phase(next)?;
+                let next_key = TaskKey {
+                    run_id: phase.run_id.clone(),
+                    phase_id: phase.phase_id.clone(),
+                    attempt: phase.attempt,
+                };
+                let next_lease = handed_lease_id(lease_id, &next_key.phase_id, next_key.attempt);
+                let deadline = now() + ttl;
+                if c.lease_task(&next_key, &next_lease, executor_id, deadline)
+                    .await?
+                    == 1
+                {
+                    tx.start_leased(next, executor_id)?;
+                    handed.push(tx.task_message(next, &next_lease, deadline)?);
+                }
+            }
             Ok((task.kind, handed))
         });
         if handed.is_empty() {
@@ -214,8 +233,33 @@ impl Engine {
         Ok(handed)
     }
 
+    /// The oldest due task of a kind anywhere, when it belongs to this run
+    /// (loaded, with its inputs' sources): what the Lease stream would
+    /// send next, so handing it on keeps the queue's order. A fan-out's
+    /// children go hop to hop this way, each completion taking the next.
+    async fn first_in_line<C: TaskStore + crate::storage::phases::PhaseStore>(
+        c: &mut C,
+        tx: &mut RunTx,
+        kind: &str,
+    ) -> Result<Option<usize>> {
+        let oldest = c.due_tasks(&[kind.to_owned()], now(), 1).await?;
+        let Some(oldest) = oldest.into_iter().next() else {
+            return Ok(None);
+        };
+        if oldest.run_id != tx.run().id {
+            return Ok(None);
+        }
+        let index = tx.index(&oldest.phase_id)?;
+        tx.load_missing(c, [index]).await?;
+        if tx.phase(index)?.attempt != oldest.attempt {
+            return Ok(None);
+        }
+        tx.load_sources(c, index).await?;
+        Ok(Some(index))
+    }
+
     /// What a completion handed its executor, found again for a repeat of
-    /// it: the attempts running on that executor under the leases the
+    /// it: the run's tasks that executor holds under the leases the
     /// completion derived.
     async fn handed_before<C: TaskStore + crate::storage::phases::PhaseStore>(
         c: &mut C,
@@ -224,20 +268,13 @@ impl Engine {
         lease_id: &str,
     ) -> Result<Vec<pb::Task>> {
         let mut handed = Vec::new();
-        for index in tx.running_on(executor_id) {
-            let phase = tx.phase(index)?;
-            let key = TaskKey {
-                run_id: phase.run_id.clone(),
-                phase_id: phase.phase_id.clone(),
-                attempt: phase.attempt,
-            };
-            let derived = handed_lease_id(lease_id, &key.phase_id, key.attempt);
-            let Some(task) = c.get_task(&key).await? else {
-                continue;
-            };
-            if task.state != task_state::LEASED || task.lease_id.as_deref() != Some(&derived) {
+        for task in c.leased_in_run(&tx.run().id, executor_id).await? {
+            let derived = handed_lease_id(lease_id, &task.phase_id, task.attempt);
+            if task.lease_id.as_deref() != Some(&derived) {
                 continue;
             }
+            let index = tx.index(&task.phase_id)?;
+            tx.load_missing(c, [index]).await?;
             tx.load_sources(c, index).await?;
             handed.push(tx.task_message(index, &derived, task.lease_deadline)?);
         }

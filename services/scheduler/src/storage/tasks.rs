@@ -39,6 +39,12 @@ pub trait TaskStore: Send {
         now: i64,
         limit: i64,
     ) -> impl Future<Output = QueryResult<Vec<TaskRow>>> + Send;
+    /// The tasks of a run an executor holds.
+    fn leased_in_run(
+        &mut self,
+        run_id: &str,
+        executor_id: &str,
+    ) -> impl Future<Output = QueryResult<Vec<TaskRow>>> + Send;
     /// Leases a queued task; 0 when another executor got it first.
     fn lease_task(
         &mut self,
@@ -109,6 +115,20 @@ macro_rules! impl_task_store {
                     .filter(tasks::kind.eq_any(kinds.to_vec()))
                     .order((tasks::available_at.asc(), tasks::created_at.asc()))
                     .limit(limit)
+                    .select(TaskRow::as_select())
+                    .load(self)
+                    .await
+            }
+
+            async fn leased_in_run(
+                &mut self,
+                run_id: &str,
+                executor_id: &str,
+            ) -> QueryResult<Vec<TaskRow>> {
+                tasks::table
+                    .filter(tasks::run_id.eq(run_id))
+                    .filter(tasks::state.eq(task_state::LEASED))
+                    .filter(tasks::executor_id.eq(executor_id))
                     .select(TaskRow::as_select())
                     .load(self)
                     .await

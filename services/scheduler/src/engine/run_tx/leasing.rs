@@ -63,12 +63,21 @@ impl RunTx {
     /// Loads the sources of a phase's inputs that the change's [`super::Scope`]
     /// left out, so its task can carry them.
     pub async fn load_sources<C: PhaseStore>(&mut self, c: &mut C, index: usize) -> Result<()> {
-        let missing = self
-            .frozen
-            .sources(index)
-            .iter()
-            .filter(|source| !self.phases.contains_key(source))
-            .map(|&source| as_idx(source))
+        let sources = self.frozen.sources(index).to_vec();
+        self.load_missing(c, sources).await
+    }
+
+    /// Loads the phases a change needs beyond its [`super::Scope`] (a queued
+    /// phase it hands on, say), skipping those loaded already.
+    pub async fn load_missing<C: PhaseStore>(
+        &mut self,
+        c: &mut C,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> Result<()> {
+        let missing = indices
+            .into_iter()
+            .filter(|index| !self.phases.contains_key(index))
+            .map(as_idx)
             .collect::<Result<Vec<_>>>()?;
         if missing.is_empty() {
             return Ok(());
@@ -103,15 +112,5 @@ impl RunTx {
         task.executor_id = Some(executor_id.to_owned());
         task.lease_deadline = deadline;
         self.start_leased(index, executor_id)
-    }
-
-    /// The loaded phases an executor runs now, for a repeated completion
-    /// to find what the first one handed on.
-    pub fn running_on(&self, executor_id: &str) -> Vec<usize> {
-        self.phases
-            .iter()
-            .filter(|(_, p)| p.executor_id.as_deref() == Some(executor_id))
-            .map(|(&index, _)| index)
-            .collect()
     }
 }

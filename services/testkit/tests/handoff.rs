@@ -1,4 +1,5 @@
-//! Hand-on: a completion that accepts a task gets a phase it readied, or
+//! How tasks reach executors besides one at a time. Claims: a Lease stream
+//! takes a run's due tasks together, up to its free slots. Hand-on: a completion that accepts a task gets a phase it readied, or
 //! else the queue's next task when that is its own run's, leased in the
 //! same transaction with that phase's inputs; a repeat of the completion
 //! gets the same task again; the phases it did not take stay queued for
@@ -309,7 +310,73 @@ async fn a_completion_takes_the_next_in_line_only_from_its_own_run(backend: Back
     mesh.stop().await;
 }
 
+/// A Lease stream claims a run's due tasks together, in one transaction
+/// (their start events share one time and follow each other), and never
+/// more than its free slots.
+async fn a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let run_id = start(&mesh, "fanout").await;
+    let mut stream = mesh
+        .tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: "claims".into(),
+            slots: 2,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner();
+    let root = next_task(&mut stream).await;
+    assert!(complete_bare(&mesh, &root, 0).await.is_empty());
+    let first = next_task(&mut stream).await;
+    let second = next_task(&mut stream).await;
+    assert_eq!(
+        [phase_id(&first), phase_id(&second)],
+        ["c1", "c2"],
+        "the oldest first"
+    );
+    // c3 waits for a slot.
+    assert_eq!(state_of(&mesh, &run_id, "c3").await, pb::PhaseState::Queued);
+    assert!(complete_bare(&mesh, &first, 0).await.is_empty());
+    let third = next_task(&mut stream).await;
+    assert_eq!(phase_id(&third), "c3");
+    assert!(complete_bare(&mesh, &second, 0).await.is_empty());
+    assert!(complete_bare(&mesh, &third, 0).await.is_empty());
+    let join = next_task(&mut stream).await;
+    assert!(complete_bare(&mesh, &join, 0).await.is_empty());
+
+    let running = pb::PhaseState::Running as i32;
+    let starts: Vec<(i64, String, Option<orchestra_proto::Timestamp>)> = mesh
+        .events(&run_id)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Some(pb::run_event::Body::PhaseStateChanged(c)) if c.to == running => {
+                Some((e.seq, c.phase_id, e.time))
+            }
+            _ => None,
+        })
+        .collect();
+    let claimed: Vec<_> = starts
+        .iter()
+        .filter(|(_, id, _)| id == "c1" || id == "c2")
+        .collect();
+    assert_eq!(claimed.len(), 2, "{starts:?}");
+    assert_eq!(claimed[0].2, claimed[1].2, "one transaction's time");
+    assert_eq!(claimed[0].0 + 1, claimed[1].0, "one transaction's events");
+    mesh.stop().await;
+}
+
 mesh_tests!(
+    a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots,
     a_completion_takes_the_next_in_line_only_from_its_own_run,
     a_completion_hands_on_a_phase_it_readied,
     a_completion_takes_at_most_the_slot_it_frees

@@ -68,8 +68,8 @@ struct Outlook {
 
 /// What a Lease stream does next.
 enum Step {
-    /// Sends the executor a task it has just leased.
-    Send(Box<pb::Task>),
+    /// Sends the executor the tasks it has just leased.
+    Send(Vec<pb::Task>),
     /// Waits for a wake-up until then.
     WaitUntil(Instant),
 }
@@ -135,8 +135,13 @@ impl Engine {
             let notified = futures::future::select_all(notified);
             tokio::pin!(notified);
             let until = match self.lease_step(&mut stream).await {
-                Ok(Step::Send(task)) => {
-                    if sender.send(Ok(*task)).await.is_err() {
+                Ok(Step::Send(tasks)) => {
+                    for task in tasks {
+                        if sender.send(Ok(task)).await.is_err() {
+                            break;
+                        }
+                    }
+                    if sender.is_closed() {
                         break;
                     }
                     continue;
@@ -222,15 +227,17 @@ impl Engine {
                 .await?;
             stream.seen = Some(Instant::now());
         }
-        match self.lease_next(stream.executor_id, stream.kinds).await? {
-            Some(task) => {
-                // The lease sweeper may be idle: a lease is live now.
-                self.bus.leases_changed();
-                Ok(Step::Send(Box::new(task)))
-            }
+        let free = usize::try_from(stream.slots - outlook.held).unwrap_or(1);
+        let tasks = self
+            .lease_next(stream.executor_id, stream.kinds, free)
+            .await?;
+        if tasks.is_empty() {
             // Others took the due ones it tried: look again.
-            None => Ok(Step::WaitUntil(Instant::now())),
+            return Ok(Step::WaitUntil(Instant::now()));
         }
+        // The lease sweeper may be idle: a lease is live now.
+        self.bus.leases_changed();
+        Ok(Step::Send(tasks))
     }
 
     /// Records that this replica serves the executor's stream; the first

@@ -15,52 +15,71 @@ use crate::storage::models::{TaskRow, task_state};
 use crate::storage::tasks::{TaskKey, TaskStore};
 use orchestra_kit::error::InvalidArgument;
 
+/// The most tasks one Lease-stream look claims.
+const MAX_CLAIM: usize = 64;
+
 impl Engine {
-    /// Leases the oldest due task of the given kinds to an executor, if any.
+    /// Leases up to `max` of the oldest due tasks of the given kinds to an
+    /// executor, oldest first: one transaction per run they belong to, so a
+    /// fan-out's children are claimed together.
     pub async fn lease_next(
         &self,
         executor_id: &str,
         kinds: &[String],
-    ) -> Result<Option<pb::Task>> {
+        max: usize,
+    ) -> Result<Vec<pb::Task>> {
+        let limit = i64::try_from(max.clamp(1, MAX_CLAIM)).unwrap_or(1);
         let candidates = db_run!(&self.db, |c| -> Result<Vec<TaskRow>> {
-            Ok(c.due_tasks(kinds, now(), 16).await?)
+            Ok(c.due_tasks(kinds, now(), limit).await?)
         })?;
+        let mut by_run: Vec<(String, Vec<TaskRow>)> = Vec::new();
         for candidate in candidates {
-            if let Some(task) = self.try_lease(candidate, executor_id).await? {
-                return Ok(Some(task));
+            match by_run
+                .iter_mut()
+                .find(|(run_id, _)| *run_id == candidate.run_id)
+            {
+                Some((_, rows)) => rows.push(candidate),
+                None => by_run.push((candidate.run_id.clone(), vec![candidate])),
             }
         }
-        Ok(None)
+        let mut leased = Vec::new();
+        for (run_id, rows) in by_run {
+            leased.extend(self.try_lease(&run_id, rows, executor_id).await?);
+        }
+        Ok(leased)
     }
 
-    async fn try_lease(&self, candidate: TaskRow, executor_id: &str) -> Result<Option<pb::Task>> {
-        let executor_id = executor_id.to_owned();
+    /// Leases what it can of one run's queued tasks (others may have taken
+    /// some first) in one transaction.
+    async fn try_lease(
+        &self,
+        run_id: &str,
+        candidates: Vec<TaskRow>,
+        executor_id: &str,
+    ) -> Result<Vec<pb::Task>> {
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
-        let phase_id = candidate.phase_id.clone();
-        let scope = Scope::Phase(&phase_id);
-        let task = in_run_tx!(self, &candidate.run_id, scope = scope, |c,
-                                                                       tx|
-         -> Option<
-            pb::Task,
-        > {
-            let key = TaskKey {
-                run_id: candidate.run_id.clone(),
-                phase_id: candidate.phase_id.clone(),
-                attempt: candidate.attempt,
-            };
-            let lease_id = uuid::Uuid::now_v7().to_string();
-            let deadline = now() + ttl;
-            if c.lease_task(&key, &lease_id, &executor_id, deadline)
-                .await?
-                == 0
-            {
-                return Ok(None);
+        let phase_ids: Vec<String> = candidates.iter().map(|t| t.phase_id.clone()).collect();
+        let scope = Scope::Phases(&phase_ids);
+        let tasks = in_run_tx!(self, run_id, scope = scope, |c, tx| -> Vec<pb::Task> {
+            let mut tasks = Vec::with_capacity(candidates.len());
+            for candidate in &candidates {
+                let key = TaskKey {
+                    run_id: candidate.run_id.clone(),
+                    phase_id: candidate.phase_id.clone(),
+                    attempt: candidate.attempt,
+                };
+                let lease_id = uuid::Uuid::now_v7().to_string();
+                let deadline = now() + ttl;
+                if c.lease_task(&key, &lease_id, executor_id, deadline).await? == 0 {
+                    continue;
+                }
+                let index = tx.index(&key.phase_id)?;
+                tx.start_leased(index, executor_id)?;
+                tasks.push(tx.task_message(index, &lease_id, deadline)?);
             }
-            let index = tx.index(&key.phase_id)?;
-            tx.start_leased(index, &executor_id)?;
-            Ok(Some(tx.task_message(index, &lease_id, deadline)?))
+            Ok(tasks)
         });
-        Ok(task)
+        Ok(tasks)
     }
 
     /// Extends a live lease; FAILED_PRECONDITION when it is gone. Any

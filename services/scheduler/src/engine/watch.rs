@@ -384,9 +384,10 @@ mod tests {
             .await
             .expect("run");
         let task = here
-            .lease_next("x", &["function".to_owned()])
+            .lease_next("x", &["function".to_owned()], 1)
             .await
             .expect("lease")
+            .pop()
             .expect("a task");
         let key = TaskKey {
             run_id: run.id.clone(),

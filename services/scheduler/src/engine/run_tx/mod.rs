@@ -68,6 +68,9 @@ pub enum Scope<'a> {
     /// One phase and what finishing it can read or move
     /// ([`Frozen::reach`]): the hot path of leases and reports.
     Phase(&'a str),
+    /// Several phases and what finishing each can read or move: a
+    /// Lease stream claiming several of a run's tasks at once.
+    Phases(&'a [String]),
 }
 
 /// A run loaded for change (or being created), with everything the change
@@ -129,24 +132,49 @@ impl RunTx {
                 RunTx::counted(run, None, frozen, rows, now)
             }
             Scope::Phase(phase_id) => {
-                let index = frozen.index(phase_id).ok_or_else(|| {
-                    Error::NotFound(format!("run {run_id} has no phase {phase_id}"))
-                })?;
-                let wanted = frozen
-                    .reach(index)
-                    .into_iter()
-                    .map(as_idx)
-                    .collect::<Result<_>>()?;
-                let rows = c.load_phases_at(run_id, wanted).await?;
-                let tally = PhaseTally::from_json(&run.phase_tally)
-                    .map_err(|e| Error::Corrupt(format!("run {run_id}: {e}")))?;
-                let mut tx = RunTx::empty(run, None, frozen, tally, now)?;
-                for row in rows {
-                    tx.put_loaded(row)?;
-                }
-                Ok(tx)
+                let wanted = Self::reach_of(&frozen, run_id, [phase_id])?;
+                Self::partly(c, run, frozen, wanted, now).await
+            }
+            Scope::Phases(phase_ids) => {
+                let wanted = Self::reach_of(&frozen, run_id, phase_ids.iter().map(String::as_str))?;
+                Self::partly(c, run, frozen, wanted, now).await
             }
         }
+    }
+
+    /// The positions of the phases that changes to these phases can read or
+    /// move; NOT_FOUND for a phase the run does not have.
+    fn reach_of<'p>(
+        frozen: &Frozen,
+        run_id: &str,
+        phase_ids: impl IntoIterator<Item = &'p str>,
+    ) -> Result<Vec<i32>> {
+        let mut reach = BTreeSet::new();
+        for phase_id in phase_ids {
+            let index = frozen
+                .index(phase_id)
+                .ok_or_else(|| Error::NotFound(format!("run {run_id} has no phase {phase_id}")))?;
+            reach.extend(frozen.reach(index));
+        }
+        reach.into_iter().map(as_idx).collect()
+    }
+
+    /// A run with some of its phases loaded, its tally read from its row.
+    async fn partly<C: PhaseStore>(
+        c: &mut C,
+        run: RunHead,
+        frozen: Arc<Frozen>,
+        wanted: Vec<i32>,
+        now: i64,
+    ) -> Result<RunTx> {
+        let rows = c.load_phases_at(&run.id, wanted).await?;
+        let tally = PhaseTally::from_json(&run.phase_tally)
+            .map_err(|e| Error::Corrupt(format!("run {}: {e}", run.id)))?;
+        let mut tx = RunTx::empty(run, None, frozen, tally, now)?;
+        for row in rows {
+            tx.put_loaded(row)?;
+        }
+        Ok(tx)
     }
 
     /// Wraps a run that is being created (its rows not yet stored).

@@ -178,6 +178,8 @@ impl Engine {
     ) -> Result<Vec<pb::Task>> {
         let artifacts = self.artifacts.clone();
         let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
+        let presence_micros =
+            i64::try_from(self.leases.presence_interval().as_micros()).unwrap_or(i64::MAX);
         let scope = Scope::Phase(&key.phase_id);
         let (kind, handed) = in_run_tx!(self, &key.run_id, scope = scope, |c,
                                                                            tx|
@@ -240,6 +242,14 @@ impl Engine {
                     tx.start_leased(next, executor_id)?;
                     handed.push(tx.task_message(next, &next_lease, deadline)?);
                 }
+            }
+            if !handed.is_empty() {
+                // Its stream may sleep while completions keep it busy: the
+                // report is a sign of life, so its leases are not taken for
+                // an absent executor's.
+                let at = now();
+                c.refresh_presence(executor_id, at, at - presence_micros)
+                    .await?;
             }
             Ok((task.kind, handed))
         });

@@ -7,6 +7,7 @@ use std::future::Future;
 use diesel::QueryResult;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use orchestra_db::prepared::PrepareDsl;
 
 use super::models::{ExecutorRow, TaskRow, task_state};
 use super::schema::{executors, tasks};
@@ -28,6 +29,15 @@ pub trait ExecutorStore: Send {
         executor_id: &str,
         session_id: &str,
         now: i64,
+    ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// Marks the executor seen if its mark is older than `stale_before`
+    /// (and it is not gone): it has just reported, whichever replica
+    /// serves its stream.
+    fn refresh_presence(
+        &mut self,
+        executor_id: &str,
+        now: i64,
+        stale_before: i64,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
     /// Marks the executor gone when `session_id` is still its stream.
     fn forget_executor(
@@ -105,6 +115,24 @@ macro_rules! impl_executor_store {
                         .filter(executors::session_id.eq(session_id)),
                 )
                 .set(executors::seen_at.eq(now))
+                .execute(self)
+                .await
+            }
+
+            async fn refresh_presence(
+                &mut self,
+                executor_id: &str,
+                now: i64,
+                stale_before: i64,
+            ) -> QueryResult<usize> {
+                diesel::update(
+                    executors::table
+                        .find(executor_id)
+                        .filter(executors::seen_at.gt(0))
+                        .filter(executors::seen_at.lt(stale_before)),
+                )
+                .set(executors::seen_at.eq(now))
+                .prepared()
                 .execute(self)
                 .await
             }

@@ -370,6 +370,12 @@ async fn gone_executors_and_their_leases(db: &TestDb) {
         assert!(!e2.suspended);
         assert_eq!((e2.session_id.as_str(), e2.seen_at), ("s3", 600));
         assert!(c.get_executor("nobody").await?.is_none());
+
+        // A report refreshes a stale mark, not a fresh one nor a gone one.
+        assert_eq!(c.refresh_presence("e2", 700, 650).await?, 1);
+        assert_eq!(c.refresh_presence("e2", 800, 650).await?, 0, "fresh");
+        assert_eq!(c.get_executor("e2").await?.map(|e| e.seen_at), Some(700));
+        assert_eq!(c.refresh_presence("e1", 900, 850).await?, 0, "gone");
         Ok(())
     });
     checked.expect("executors");

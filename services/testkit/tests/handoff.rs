@@ -375,7 +375,77 @@ async fn a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots(backend
     mesh.stop().await;
 }
 
+/// Many completions of one run at once (they commit together when they
+/// arrive together): each is answered for itself, a stale one is refused
+/// without failing the others, and the join runs once.
+async fn completions_arriving_together_are_each_answered(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    let run_id = start(&mesh, "fanout").await;
+    let mut stream = mesh
+        .tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: "many".into(),
+            slots: 4,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner();
+    let root = next_task(&mut stream).await;
+    assert!(complete_bare(&mesh, &root, 0).await.is_empty());
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        children.push(next_task(&mut stream).await);
+    }
+    let stale = pb::Task {
+        lease_id: "not-the-lease".into(),
+        ..children[0].clone()
+    };
+    let mut requests: Vec<pb::CompleteTaskRequest> = children
+        .iter()
+        .chain([&stale])
+        .map(|task| pb::CompleteTaskRequest {
+            key: task.key.clone(),
+            lease_id: task.lease_id.clone(),
+            output: None,
+            usage: None,
+            accept_tasks: 0,
+        })
+        .collect();
+    // The stale report in the middle, so a batch holds it with good ones.
+    requests.swap(1, 3);
+    let client = mesh.tasks().await;
+    let answers = futures::future::join_all(requests.into_iter().map(|request| {
+        let mut client = client.clone();
+        async move { client.complete_task(request).await }
+    }))
+    .await;
+    let refused: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0].code(), Code::FailedPrecondition);
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 3);
+
+    let join = next_task(&mut stream).await;
+    assert_eq!(phase_id(&join), "join");
+    assert!(complete_bare(&mesh, &join, 0).await.is_empty());
+    let done = mesh.run_reaches(&run_id, &[pb::RunStatus::Completed]).await;
+    assert!(done.phases.iter().all(|p| p.attempt == 1));
+    let events = mesh.events(&run_id).await;
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gapless");
+    mesh.stop().await;
+}
+
 mesh_tests!(
+    completions_arriving_together_are_each_answered,
     a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots,
     a_completion_takes_the_next_in_line_only_from_its_own_run,
     a_completion_hands_on_a_phase_it_readied,

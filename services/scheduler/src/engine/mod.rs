@@ -8,10 +8,12 @@
 //! - [`templates`]: storing and validating templates;
 //! - [`runs`]: starting, reading and steering runs; [`inputs`]: checking and
 //!   storing a new run's inputs; [`watch`]: a run's event stream;
-//! - [`tasks`]: attempts as executors report them; [`leases`]: the Lease
+//! - [`tasks`]: attempts as executors report them, [`completions`]: a run's
+//!   completions committed together; [`leases`]: the Lease
 //!   stream, executors' presence and the sweeps that end lost leases;
 //! - [`human`]: what people did on human phases.
 
+mod completions;
 mod frozen;
 mod human;
 mod inputs;
@@ -132,6 +134,8 @@ pub struct Engine {
     limit: MessageLimit,
     /// Parsed templates, shared by every change to their runs.
     frozen: frozen::FrozenCache,
+    /// Completions waiting for their run's next group commit.
+    completions: completions::Combiner,
     /// When the database came back after an outage, in epoch micros: 0 when
     /// no outage was seen, [`leases::IN_OUTAGE`] while one lasts.
     recovered_at: Arc<AtomicI64>,
@@ -218,6 +222,7 @@ impl Engine {
             artifacts,
             limit,
             frozen: frozen::FrozenCache::default(),
+            completions: completions::Combiner::default(),
             recovered_at: Arc::new(AtomicI64::new(0)),
         }
     }

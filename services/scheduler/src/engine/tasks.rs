@@ -2,7 +2,7 @@
 //! of attempts (the Lease stream and the lease sweeps are in `leases`).
 
 use orchestra_db::db_run;
-use orchestra_model::{PhaseEvent, PhaseState};
+use orchestra_model::PhaseEvent;
 use orchestra_proto::v1 as pb;
 use tonic::Code;
 
@@ -121,7 +121,11 @@ impl Engine {
 
     /// Checks that a task row, read under the run's lock, is leased under
     /// `lease_id`.
-    fn check_held(task: Option<TaskRow>, key: &TaskKey, lease_id: &str) -> Result<TaskRow> {
+    pub(super) fn check_held(
+        task: Option<TaskRow>,
+        key: &TaskKey,
+        lease_id: &str,
+    ) -> Result<TaskRow> {
         let task = task.ok_or_else(|| {
             Error::NotFound(format!(
                 "no task {}/{} attempt {}",
@@ -154,119 +158,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Completes an attempt. Repeating the same completion changes nothing.
-    ///
-    /// The output, staged in the artifact store by the executor, becomes a
-    /// version here: it is published while the run's lock is held and the
-    /// lease checked live, and accepted in the same transaction, so the
-    /// output of a lost attempt never becomes a version and a published
-    /// output is the accepted one. Should the transaction fail after the
-    /// publication (a crash, the database gone), the executor's retry of
-    /// this report publishes again, idempotently, and commits.
-    ///
-    /// With `accept` > 0 the executor takes on that many more tasks of this
-    /// one's kind in the slot it frees: the phases this completion readied
-    /// are leased to it in the same transaction and returned (a repeat
-    /// returns them again while their leases are live, so a lost answer
-    /// loses no task).
-    pub async fn complete(
-        &self,
-        key: &TaskKey,
-        lease_id: &str,
-        output: Option<pb::ArtifactRef>,
-        accept: u32,
-    ) -> Result<Vec<pb::Task>> {
-        let artifacts = self.artifacts.clone();
-        let ttl = i64::try_from(self.leases.ttl.as_micros()).unwrap_or(i64::MAX);
-        let presence_micros =
-            i64::try_from(self.leases.presence_interval().as_micros()).unwrap_or(i64::MAX);
-        let scope = Scope::Phase(&key.phase_id);
-        let (kind, handed) = in_run_tx!(self, &key.run_id, scope = scope, |c,
-                                                                           tx|
-         -> (
-            String,
-            Vec<pb::Task>
-        ) {
-            let index = tx.index(&key.phase_id)?;
-            let task = c.get_task(key).await?;
-            if let Some(task) = &task
-                && task.state == task_state::DONE
-                && task.lease_id.as_deref() == Some(lease_id)
-                && tx.phase(index)?.attempt == key.attempt
-                && tx.state(index)? == PhaseState::Completed
-                && same_output(tx.phase(index)?.output_json.as_deref(), output.as_ref())?
-            {
-                let executor_id = task.executor_id.clone().unwrap_or_default();
-                let handed = Self::handed_before(c, tx, &executor_id, lease_id).await?;
-                return Ok((task.kind.clone(), handed));
-            }
-            let task = Self::check_held(task, key, lease_id)?;
-            let accepted = match &output {
-                Some(output) => Some(publish(artifacts, key, output).await?),
-                None => None,
-            };
-            c.set_task_state(key, task_state::DONE).await?;
-            tx.apply(index, PhaseEvent::Complete, "", None)?;
-            tx.set_executor(index, None)?;
-            if let Some(output) = &accepted {
-                tx.accept_output(index, output)?;
-            }
-            tx.advance()?;
-            let Some(executor_id) = task.executor_id.as_deref() else {
-                return Ok((task.kind, Vec::new()));
-            };
-            let mut handed = Vec::new();
-            for next in tx.queued_now(&task.kind).into_iter().take(accept as usize) {
-                tx.load_sources(c, next).await?;
-                let phase = tx.phase(next)?;
-                let next_lease = handed_lease_id(lease_id, &phase.phase_id, phase.attempt);
-                let deadline = now() + ttl;
-                tx.lease_queued(next, &next_lease, executor_id, deadline)?;
-                handed.push(tx.task_message(next, &next_lease, deadline)?);
-            }
-            if handed.len() < accept as usize
-                && let Some(next) = Self::first_in_line(c, tx, &task.kind).await?
-            {
-                let phase = tx.phase(next)?;
-                let next_key = TaskKey {
-                    run_id: phase.run_id.clone(),
-                    phase_id: phase.phase_id.clone(),
-                    attempt: phase.attempt,
-                };
-                let next_lease = handed_lease_id(lease_id, &next_key.phase_id, next_key.attempt);
-                let deadline = now() + ttl;
-                if c.lease_task(&next_key, &next_lease, executor_id, deadline)
-                    .await?
-                    == 1
-                {
-                    tx.start_leased(next, executor_id)?;
-                    handed.push(tx.task_message(next, &next_lease, deadline)?);
-                }
-            }
-            if !handed.is_empty() {
-                // Its stream may sleep while completions keep it busy: the
-                // report is a sign of life, so its leases are not taken for
-                // an absent executor's.
-                let at = now();
-                c.refresh_presence(executor_id, at, at - presence_micros)
-                    .await?;
-            }
-            Ok((task.kind, handed))
-        });
-        if handed.is_empty() {
-            // The slot this attempt held is free: a Lease stream may fill it.
-            self.bus.tasks_changed_for([kind.as_str()]);
-        } else {
-            self.bus.leases_changed();
-        }
-        Ok(handed)
-    }
-
     /// The oldest due task of a kind anywhere, when it belongs to this run
     /// (loaded, with its inputs' sources): what the Lease stream would
     /// send next, so handing it on keeps the queue's order. A fan-out's
     /// children go hop to hop this way, each completion taking the next.
-    async fn first_in_line<C: TaskStore + crate::storage::phases::PhaseStore>(
+    pub(super) async fn first_in_line<C: TaskStore + crate::storage::phases::PhaseStore>(
         c: &mut C,
         tx: &mut RunTx,
         kind: &str,
@@ -290,7 +186,7 @@ impl Engine {
     /// What a completion handed its executor, found again for a repeat of
     /// it: the run's tasks that executor holds under the leases the
     /// completion derived.
-    async fn handed_before<C: TaskStore + crate::storage::phases::PhaseStore>(
+    pub(super) async fn handed_before<C: TaskStore + crate::storage::phases::PhaseStore>(
         c: &mut C,
         tx: &mut RunTx,
         executor_id: &str,
@@ -367,7 +263,7 @@ impl Engine {
 /// The lease a completion hands on with a phase it readied: derived from
 /// the completed lease, so a repeat of the completion finds it again, and
 /// as unguessable as that lease to anyone who does not hold it.
-fn handed_lease_id(lease_id: &str, phase_id: &str, attempt: i32) -> String {
+pub(super) fn handed_lease_id(lease_id: &str, phase_id: &str, attempt: i32) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(format!("{lease_id}/{phase_id}/{attempt}").as_bytes());
     let mut bytes = [0u8; 16];
@@ -381,7 +277,10 @@ fn handed_lease_id(lease_id: &str, phase_id: &str, attempt: i32) -> String {
 /// the same artifact, attempt and content, whatever its version number
 /// (the executor reports the staged output, version 0; the phase keeps the
 /// published one).
-fn same_output(accepted: Option<&str>, reported: Option<&pb::ArtifactRef>) -> Result<bool> {
+pub(super) fn same_output(
+    accepted: Option<&str>,
+    reported: Option<&pb::ArtifactRef>,
+) -> Result<bool> {
     let accepted = accepted.map(parse_ref).transpose()?;
     let unnumbered = |r: &pb::ArtifactRef| pb::ArtifactRef {
         version: 0,
@@ -392,7 +291,7 @@ fn same_output(accepted: Option<&str>, reported: Option<&pb::ArtifactRef>) -> Re
 
 /// Publishes an accepted attempt's staged output as a version of its
 /// artifact (idempotent in the artifact store); the version it became.
-async fn publish(
+pub(super) async fn publish(
     mut artifacts: orchestra_proto::v1::artifact_service_client::ArtifactServiceClient<
         tonic::transport::Channel,
     >,

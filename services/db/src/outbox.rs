@@ -13,6 +13,13 @@
 //! after it until it succeeds, so a "close" never overtakes its "open". A
 //! refusal no retry can change ([`Delivery::GiveUp`]) is recorded and set
 //! aside, so it does not block the queue.
+//!
+//! The dispatcher finds work by wake-ups, not by polling: the service
+//! notifies it after each commit that enqueued, it sleeps until a failed
+//! message's retry is due, and it looks on its own only at a slow safety
+//! sweep ([`DEFAULT_SWEEP`], or the service's own interval) for messages
+//! no wake-up announced (stored by another replica). An idle dispatcher
+//! sends its database one small read per sweep.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -22,7 +22,7 @@ use orchestra_proto::v1 as pb;
 use orchestra_testkit::{Mesh, MeshOptions};
 
 /// How late Postgres may publish an idle backend's counts, with a margin.
-const STATS_LAG: Duration = Duration::from_secs(11);
+const STATS_LAG: Duration = Duration::from_secs(15);
 /// How long the idle mesh is watched.
 const WINDOW: Duration = Duration::from_secs(20);
 

@@ -142,7 +142,6 @@ async fn messages_go_out_in_order_until_accepted(test: &TestDb) {
     assert!(pending.is_empty(), "{pending:?}");
 }
 
-
 /// A receiver that records when each message arrived, and fails the first
 /// delivery of those whose key starts with `flaky`.
 #[derive(Clone, Default)]
@@ -194,8 +193,8 @@ struct Running {
 impl Running {
     fn start(db: &Db, receiver: &Timed, wake: &Arc<Notify>, sweep: Duration) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let dispatcher = Dispatcher::new(db.clone(), receiver.clone(), wake.clone(), "test")
-            .sweep_every(sweep);
+        let dispatcher =
+            Dispatcher::new(db.clone(), receiver.clone(), wake.clone(), "test").sweep_every(sweep);
         let task = tokio::spawn(dispatcher.run(async {
             let _ = stopped.await;
         }));
@@ -242,7 +241,11 @@ async fn an_enqueue_goes_out_when_its_commit_wakes_the_dispatcher(test: &TestDb)
     enqueue(&db, &["announced"], true).await.expect("commit");
     wake.notify_one();
     receiver.wait_for(3, Duration::from_secs(1)).await;
-    assert!(woken.elapsed() < Duration::from_secs(1), "{:?}", woken.elapsed());
+    assert!(
+        woken.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        woken.elapsed()
+    );
     running.stop().await;
     assert_eq!(receiver.keys(), ["left", "unannounced", "announced"]);
 }
@@ -257,7 +260,9 @@ async fn the_sweep_finds_what_no_wake_up_announced(test: &TestDb) {
     // would, with no wake-up here.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stored = Instant::now();
-    enqueue(&db, &["from elsewhere"], true).await.expect("commit");
+    enqueue(&db, &["from elsewhere"], true)
+        .await
+        .expect("commit");
     receiver.wait_for(1, Duration::from_secs(3)).await;
     let waited = receiver.calls()[0].1 - stored;
     // The sweep that finds it comes ~0.6 s after this store.

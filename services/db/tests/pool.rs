@@ -67,8 +67,7 @@ async fn a_checkout_sends_the_server_nothing() {
     assert!(before.contains("pg_backend_pid"), "{before}");
     // Checked out and handed back, twice, running nothing of ours.
     for _ in 0..2 {
-        db_run!(&db, |_conn| Ok::<(), orchestra_db::Error>(()))
-            .expect("checkout");
+        db_run!(&db, |_conn| Ok::<(), orchestra_db::Error>(())).expect("checkout");
     }
     let after = last_statement(&mut admin, pid).await;
     assert_eq!(after, before, "a checkout ran a statement of its own");

@@ -107,7 +107,10 @@ impl Mesh {
             #[diesel(sql_type = BigInt)]
             commits: i64,
         }
-        let mut conn = AsyncPgConnection::establish(database.url())
+        // Read from the server's admin database, so that the reads (and
+        // the connection's own set-up) are not counted as the mesh's.
+        let name = database.url().rsplit('/').next().unwrap_or_default();
+        let mut conn = AsyncPgConnection::establish(&orchestra_db::testing::postgres_admin_url())
             .await
             .map_err(|e| Error::Postgres(e.to_string()))?;
         // The statistics collector publishes counters when a backend's
@@ -117,8 +120,9 @@ impl Mesh {
             .await
             .map_err(|e| Error::Postgres(e.to_string()))?;
         let count: Count = diesel::sql_query(
-            "SELECT xact_commit AS commits FROM pg_stat_database WHERE datname = current_database()",
+            "SELECT xact_commit AS commits FROM pg_stat_database WHERE datname = $1",
         )
+        .bind::<diesel::sql_types::Text, _>(name)
         .get_result(&mut conn)
         .await
         .map_err(|e| Error::Postgres(e.to_string()))?;

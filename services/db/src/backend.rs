@@ -3,7 +3,9 @@
 use diesel::ConnectionError;
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
@@ -156,6 +158,14 @@ async fn connect_postgres(url: &str, options: &DbOptions) -> Result<Db> {
     drop(first);
 
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // No `SELECT 1` on every checkout (the default, `Verified`): that made
+    // every look at the database two transactions, and an idle service's
+    // sweep a steady load. A connection the server closed (restarted,
+    // terminated) is still never handed out: its driver task ends when the
+    // socket does, and the pool discards a closed or mid-transaction
+    // connection on checkout. One that dies while checked out fails its
+    // query as an outage (UNAVAILABLE), which callers retry.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let schema = schema.clone();
         async move {
@@ -198,6 +208,9 @@ async fn connect_sqlite(url: &str, options: &DbOptions) -> Result<Db> {
         })?;
     }
     let mut config = ManagerConfig::<SyncConnectionWrapper<SqliteConnection>>::default();
+    // A file cannot go away under an open connection: checking one with a
+    // query (a blocking-thread hand-off each time) buys nothing.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(|url| {
         async move {
             let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(url).await?;

@@ -13,6 +13,13 @@
 //! after it until it succeeds, so a "close" never overtakes its "open". A
 //! refusal no retry can change ([`Delivery::GiveUp`]) is recorded and set
 //! aside, so it does not block the queue.
+//!
+//! The dispatcher finds work by wake-ups, not by polling: the service
+//! notifies it after each commit that enqueued, it sleeps until a failed
+//! message's retry is due, and it looks on its own only at a slow safety
+//! sweep ([`DEFAULT_SWEEP`], or the service's own interval) for messages
+//! no wake-up announced (stored by another replica). An idle dispatcher
+//! sends its database one small read per sweep.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -217,9 +224,17 @@ pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, message: &Message) -> impl Future<Output = Delivery> + Send;
 }
 
-/// The longest the dispatcher sleeps without looking at the table: a safety
-/// net for a wake-up from another process (a second replica) it cannot hear.
-const POLL: Duration = Duration::from_secs(1);
+/// How long an idle dispatcher waits, by default, before it looks at the
+/// table without a wake-up: the safety sweep. Work is found by wake-ups and
+/// timers; the sweep only bounds how long a message can wait that no
+/// wake-up announced (one enqueued by another replica of the service).
+pub const DEFAULT_SWEEP: Duration = Duration::from_secs(10);
+/// The shortest sweep a dispatcher accepts, so a mistaken setting cannot
+/// turn it into a busy loop.
+const MIN_SWEEP: Duration = Duration::from_millis(10);
+/// The wait before reading the table again after a read failed (the
+/// database is away): not idle, so not the sweep.
+const READ_RETRY: Duration = Duration::from_secs(1);
 /// The wait after the first failed delivery; it doubles with each failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between tries of one message.
@@ -237,24 +252,52 @@ pub fn backoff(failures: i32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// What one look at the table leaves to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// More may be due already (a full batch went out): look again now.
+    Now,
+    /// The head of the queue is due after this wait (a retry's time).
+    After(Duration),
+    /// Nothing is pending: wait for a wake-up or the sweep.
+    Idle,
+}
+
 /// Delivers one service's outbox, in order, until stopped.
+///
+/// It reads the table only when there may be something to do: at start (rows
+/// a crash left), when woken after a commit that enqueued, when the head of
+/// the queue comes due (a retry's time), and at the slow safety sweep. An
+/// idle dispatcher sends the database nothing between sweeps.
 pub struct Dispatcher<D> {
     db: Db,
     deliver: D,
     wake: Arc<Notify>,
     name: &'static str,
+    sweep: Duration,
 }
 
 impl<D: Deliver> Dispatcher<D> {
     /// A dispatcher over `db`'s outbox; `wake` is notified after a commit
-    /// that enqueued; `name` (the receiving service) labels its logs.
+    /// that enqueued; `name` (the receiving service) labels its logs. It
+    /// sweeps every [`DEFAULT_SWEEP`] unless [`Dispatcher::sweep_every`]
+    /// says otherwise.
     pub fn new(db: Db, deliver: D, wake: Arc<Notify>, name: &'static str) -> Dispatcher<D> {
         Dispatcher {
             db,
             deliver,
             wake,
             name,
+            sweep: DEFAULT_SWEEP,
         }
+    }
+
+    /// Sets the safety sweep: the longest an idle dispatcher goes without
+    /// looking at the table (at least 10 ms). A service whose other loops
+    /// sweep on a configured interval passes the same one here.
+    pub fn sweep_every(mut self, sweep: Duration) -> Dispatcher<D> {
+        self.sweep = sweep.max(MIN_SWEEP);
+        self
     }
 
     /// Delivers until `stop` resolves. A delivery in flight when it does is
@@ -262,41 +305,40 @@ impl<D: Deliver> Dispatcher<D> {
     pub async fn run(self, stop: impl Future<Output = ()> + Send) {
         let mut stop = std::pin::pin!(stop);
         loop {
+            // Listen before looking, so a commit that lands while the table
+            // is read still wakes the wait below.
             let notified = self.wake.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
             let wait = match self.deliver_due().await {
-                Ok(wait) => wait,
+                Ok(Next::Now) => continue,
+                Ok(Next::After(due)) => due.min(self.sweep),
+                Ok(Next::Idle) => self.sweep,
                 Err(error) => {
                     tracing::warn!(to = self.name, %error, "outbox: cannot read the outbox");
-                    POLL
+                    READ_RETRY.min(self.sweep)
                 }
             };
-            if wait.is_zero() {
-                continue;
-            }
             tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(wait.min(POLL)) => {}
+                () = &mut notified => {}
+                () = tokio::time::sleep(wait) => {}
                 () = &mut stop => break,
             }
         }
         tracing::debug!(to = self.name, "outbox dispatcher stopped");
     }
 
-    /// Delivers the due head of the queue, and says how long to wait before
-    /// looking again (zero: look again now).
-    async fn deliver_due(&self) -> crate::Result<Duration> {
+    /// Delivers the due head of the queue, and says when to look again.
+    async fn deliver_due(&self) -> crate::Result<Next> {
         let messages = db_run!(&self.db, |conn| {
             conn.pending(BATCH).await.map_err(crate::Error::from)
         })?;
-        if messages.is_empty() {
-            return Ok(POLL);
-        }
         let full = messages.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
         for message in messages {
             let now = now_micros();
             if message.next_attempt_at > now {
                 let micros = u64::try_from(message.next_attempt_at - now).unwrap_or(0);
-                return Ok(Duration::from_micros(micros));
+                return Ok(Next::After(Duration::from_micros(micros)));
             }
             match self.deliver.deliver(&message).await {
                 Delivery::Delivered => {
@@ -331,11 +373,12 @@ impl<D: Deliver> Dispatcher<D> {
                             .await
                             .map_err(crate::Error::from)
                     })?;
-                    return Ok(wait);
+                    return Ok(Next::After(wait));
                 }
             }
         }
-        Ok(if full { Duration::ZERO } else { POLL })
+        // Whatever was enqueued meanwhile woke `notified`: no need to look.
+        Ok(if full { Next::Now } else { Next::Idle })
     }
 }
 

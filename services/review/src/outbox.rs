@@ -3,6 +3,11 @@
 //! dispatcher of [`orchestra_db::outbox`]: in order, until each is accepted,
 //! so none is lost while the scheduler is down. The scheduler applies a
 //! resolution once, however often it arrives.
+//!
+//! The dispatcher is woken after each commit that stores a resolution and
+//! otherwise looks only at the default safety sweep
+//! ([`orchestra_db::outbox::DEFAULT_SWEEP`]), so an idle review service
+//! sends its database nothing in between.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -32,8 +32,8 @@ pub struct Config {
     #[serde(default = "default_lease_ttl_ms")]
     pub lease_ttl_ms: u64,
     /// `ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS`: the safety sweep: how often
-    /// an idle lease stream and the lease sweeper look in the database
-    /// without being woken. Work is found by wake-ups (in-process and, on
+    /// an idle lease stream, the lease sweeper and the outbox dispatcher
+    /// look in the database without being woken. Work is found by wake-ups (in-process and, on
     /// Postgres, from other replicas by LISTEN/NOTIFY) and timers, so this
     /// only bounds how long a missed wake-up can delay it. Run watchers
     /// never poll.

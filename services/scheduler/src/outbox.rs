@@ -26,8 +26,12 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send,
 ) {
     let wake = engine.bus().outbox();
+    // The scheduler's one safety sweep (ORCHESTRA_SCHEDULER_POLL_INTERVAL_MS):
+    // other replicas' hand-offs arrive as wake-ups by LISTEN/NOTIFY too.
+    let sweep = engine.bus().sweep_interval();
     let db = engine.db().clone();
     Dispatcher::new(db, ToReview { engine, review }, wake, "review")
+        .sweep_every(sweep)
         .run(stop)
         .await;
 }

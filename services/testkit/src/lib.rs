@@ -463,6 +463,12 @@ impl Mesh {
         admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true;")).await;
     }
 
+    /// The name of the test's Postgres database, for tests that read its
+    /// statistics from the server. Panics on SQLite.
+    pub fn postgres_database(&self) -> String {
+        self.postgres_name()
+    }
+
     fn postgres_name(&self) -> String {
         assert_eq!(
             self.backend(),

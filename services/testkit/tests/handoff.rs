@@ -32,6 +32,32 @@ async fn start(mesh: &Mesh, template: &str) -> String {
         .id
 }
 
+/// A mesh with no executor: the test reports as one.
+async fn mesh_without_executor(backend: Backend) -> Mesh {
+    Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            ..MeshOptions::default()
+        },
+    )
+    .await
+}
+
+/// Opens a Lease stream for every kind with `slots` slots.
+async fn lease(mesh: &Mesh, executor_id: &str, slots: u32) -> tonic::Streaming<pb::LeaseResponse> {
+    mesh.tasks()
+        .await
+        .lease(pb::LeaseRequest {
+            executor_id: executor_id.into(),
+            slots,
+            kinds: Vec::new(),
+        })
+        .await
+        .expect("lease")
+        .into_inner()
+}
+
 async fn start_joined(mesh: &Mesh) -> String {
     start(mesh, "joined").await
 }
@@ -126,26 +152,9 @@ async fn state_of(mesh: &Mesh, run_id: &str, phase_id: &str) -> pb::PhaseState {
 }
 
 async fn a_completion_hands_on_a_phase_it_readied(backend: Backend) {
-    let mesh = Mesh::start(
-        backend,
-        MeshOptions {
-            executor: false,
-            ..MeshOptions::default()
-        },
-    )
-    .await;
+    let mesh = mesh_without_executor(backend).await;
     let run_id = start_joined(&mesh).await;
-    let mut stream = mesh
-        .tasks()
-        .await
-        .lease(pb::LeaseRequest {
-            executor_id: "hand".into(),
-            slots: 1,
-            kinds: Vec::new(),
-        })
-        .await
-        .expect("lease")
-        .into_inner();
+    let mut stream = lease(&mesh, "hand", 1).await;
     let a = next_task(&mut stream).await;
     assert_eq!(phase_id(&a), "a");
 
@@ -208,26 +217,9 @@ async fn a_completion_hands_on_a_phase_it_readied(backend: Backend) {
 }
 
 async fn a_completion_takes_at_most_the_slot_it_frees(backend: Backend) {
-    let mesh = Mesh::start(
-        backend,
-        MeshOptions {
-            executor: false,
-            ..MeshOptions::default()
-        },
-    )
-    .await;
+    let mesh = mesh_without_executor(backend).await;
     let run_id = start_joined(&mesh).await;
-    let mut stream = mesh
-        .tasks()
-        .await
-        .lease(pb::LeaseRequest {
-            executor_id: "greedy".into(),
-            slots: 1,
-            kinds: Vec::new(),
-        })
-        .await
-        .expect("lease")
-        .into_inner();
+    let mut stream = lease(&mesh, "greedy", 1).await;
     let a = next_task(&mut stream).await;
     let refused = mesh
         .tasks()
@@ -255,27 +247,10 @@ async fn a_completion_takes_at_most_the_slot_it_frees(backend: Backend) {
 /// kind when that task is its own run's (a fan-out goes sibling to
 /// sibling), and leaves another run's to the Lease stream.
 async fn a_completion_takes_the_next_in_line_only_from_its_own_run(backend: Backend) {
-    let mesh = Mesh::start(
-        backend,
-        MeshOptions {
-            executor: false,
-            ..MeshOptions::default()
-        },
-    )
-    .await;
+    let mesh = mesh_without_executor(backend).await;
     let single = start(&mesh, "single").await;
     let fanout = start(&mesh, "fanout").await;
-    let mut stream = mesh
-        .tasks()
-        .await
-        .lease(pb::LeaseRequest {
-            executor_id: "fifo".into(),
-            slots: 1,
-            kinds: Vec::new(),
-        })
-        .await
-        .expect("lease")
-        .into_inner();
+    let mut stream = lease(&mesh, "fifo", 1).await;
     let only = next_task(&mut stream).await;
     assert_eq!(
         only.key.as_ref().map(|k| k.run_id.as_str()),
@@ -314,26 +289,9 @@ async fn a_completion_takes_the_next_in_line_only_from_its_own_run(backend: Back
 /// (their start events share one time and follow each other), and never
 /// more than its free slots.
 async fn a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots(backend: Backend) {
-    let mesh = Mesh::start(
-        backend,
-        MeshOptions {
-            executor: false,
-            ..MeshOptions::default()
-        },
-    )
-    .await;
+    let mesh = mesh_without_executor(backend).await;
     let run_id = start(&mesh, "fanout").await;
-    let mut stream = mesh
-        .tasks()
-        .await
-        .lease(pb::LeaseRequest {
-            executor_id: "claims".into(),
-            slots: 2,
-            kinds: Vec::new(),
-        })
-        .await
-        .expect("lease")
-        .into_inner();
+    let mut stream = lease(&mesh, "claims", 2).await;
     let root = next_task(&mut stream).await;
     assert!(complete_bare(&mesh, &root, 0).await.is_empty());
     let first = next_task(&mut stream).await;
@@ -379,26 +337,9 @@ async fn a_stream_claims_a_run_s_due_tasks_together_up_to_its_free_slots(backend
 /// arrive together): each is answered for itself, a stale one is refused
 /// without failing the others, and the join runs once.
 async fn completions_arriving_together_are_each_answered(backend: Backend) {
-    let mesh = Mesh::start(
-        backend,
-        MeshOptions {
-            executor: false,
-            ..MeshOptions::default()
-        },
-    )
-    .await;
+    let mesh = mesh_without_executor(backend).await;
     let run_id = start(&mesh, "fanout").await;
-    let mut stream = mesh
-        .tasks()
-        .await
-        .lease(pb::LeaseRequest {
-            executor_id: "many".into(),
-            slots: 4,
-            kinds: Vec::new(),
-        })
-        .await
-        .expect("lease")
-        .into_inner();
+    let mut stream = lease(&mesh, "many", 4).await;
     let root = next_task(&mut stream).await;
     assert!(complete_bare(&mesh, &root, 0).await.is_empty());
     let mut children = Vec::new();

@@ -109,6 +109,19 @@ macro_rules! impl_task_store {
                 now: i64,
                 limit: i64,
             ) -> QueryResult<Vec<TaskRow>> {
+                // One kind (every stream of Orchestra's executor) reads the
+                // `tasks_due` index in order; several are merged by a sort.
+                if let [kind] = kinds {
+                    return tasks::table
+                        .filter(tasks::state.eq(task_state::QUEUED))
+                        .filter(tasks::kind.eq(kind))
+                        .filter(tasks::available_at.le(now))
+                        .order((tasks::available_at.asc(), tasks::created_at.asc()))
+                        .limit(limit)
+                        .select(TaskRow::as_select())
+                        .load(self)
+                        .await;
+                }
                 tasks::table
                     .filter(tasks::state.eq(task_state::QUEUED))
                     .filter(tasks::available_at.le(now))

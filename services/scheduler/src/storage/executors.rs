@@ -179,14 +179,27 @@ macro_rules! impl_executor_store {
                     .filter(tasks::executor_id.eq(executor_id))
                     .count()
                     .single_value();
-                let next_due = tasks::table
-                    .filter(tasks::state.eq(task_state::QUEUED))
-                    .filter(tasks::kind.eq_any(kinds.to_vec()))
-                    .select(diesel::dsl::min(tasks::available_at))
-                    .single_value();
-                let (suspended, held, next_due) = diesel::select((suspended, held, next_due))
-                    .get_result::<(Option<bool>, Option<i64>, Option<i64>)>(self)
-                    .await?;
+                // One kind reads the first entry of the `tasks_due` index;
+                // several are scanned.
+                let (suspended, held, next_due) = if let [kind] = kinds {
+                    let next_due = tasks::table
+                        .filter(tasks::state.eq(task_state::QUEUED))
+                        .filter(tasks::kind.eq(kind))
+                        .select(diesel::dsl::min(tasks::available_at))
+                        .single_value();
+                    diesel::select((suspended, held, next_due))
+                        .get_result::<(Option<bool>, Option<i64>, Option<i64>)>(self)
+                        .await?
+                } else {
+                    let next_due = tasks::table
+                        .filter(tasks::state.eq(task_state::QUEUED))
+                        .filter(tasks::kind.eq_any(kinds.to_vec()))
+                        .select(diesel::dsl::min(tasks::available_at))
+                        .single_value();
+                    diesel::select((suspended, held, next_due))
+                        .get_result::<(Option<bool>, Option<i64>, Option<i64>)>(self)
+                        .await?
+                };
                 Ok((suspended, held.unwrap_or(0), next_due))
             }
 

@@ -23,6 +23,7 @@ const REPORT_PATIENCE: Duration = Duration::from_secs(120);
 pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32, kinds: Vec<pb::PhaseKind>) {
     let mut backoff = Duration::from_millis(200);
     let kinds: Vec<i32> = kinds.into_iter().map(i32::from).collect();
+    let mut reconnecting = false;
     loop {
         let request = pb::LeaseRequest {
             executor_id: executor_id.clone(),
@@ -31,7 +32,14 @@ pub async fn run(ctx: AttemptContext, executor_id: String, slots: u32, kinds: Ve
         };
         match ctx.tasks.clone().lease(request).await {
             Ok(response) => {
-                tracing::info!(%executor_id, slots, "leasing tasks");
+                // The first stream is routine (and `orchestra up` prints its
+                // own banner); a reopened one is news to an operator.
+                if reconnecting {
+                    tracing::info!(%executor_id, slots, "lease stream reopened");
+                } else {
+                    tracing::debug!(%executor_id, slots, "leasing tasks");
+                }
+                reconnecting = true;
                 backoff = Duration::from_millis(200);
                 let mut stream = response.into_inner();
                 loop {

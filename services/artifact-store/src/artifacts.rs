@@ -51,7 +51,10 @@ impl ArtifactStore {
         })
     }
 
-    /// PublishArtifact: an accepted attempt's staged output becomes a version.
+    /// PublishArtifact: an accepted attempt's staged output becomes a
+    /// version; or, given the output itself, it is stored as one in a
+    /// single transaction (a small output with no schema, sent inline with
+    /// its completion, so it costs no staging round trip).
     pub(crate) async fn publish(
         &self,
         request: PublishArtifactRequest,
@@ -61,10 +64,19 @@ impl ArtifactStore {
         if request.name.trim().is_empty() {
             violations.push(Violation::new("name", "is required"));
         }
+        if let Some(content) = &request.content {
+            violations.extend(inline_violations(&key, &request.name, content));
+        }
         if !violations.is_empty() {
             return Err(Error::InvalidArgument {
                 message: "invalid PublishArtifact request".to_owned(),
                 violations,
+            });
+        }
+        if let Some(content) = request.content {
+            let outcome = self.write(content, Visibility::Published).await?;
+            return Ok(PublishArtifactResponse {
+                artifact: Some(artifact_version(&outcome.record, None)?),
             });
         }
         let outcome = versions::publish_staged(
@@ -297,6 +309,33 @@ fn put_violations(request: &PutArtifactRequest) -> Vec<Violation> {
     require("media_type", &request.media_type);
     if key.attempt < 1 {
         violations.push(Violation::new("key.attempt", "must be at least 1"));
+    }
+    violations
+}
+
+/// What is wrong with an output published inline: it must be the
+/// request's own (same attempt, same name) and carry no schema, since an
+/// output that can break one is staged first so a broken one is kept.
+fn inline_violations(
+    key: &orchestra_proto::v1::AttemptKey,
+    name: &str,
+    content: &PutArtifactRequest,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if content.key.as_ref() != Some(key) {
+        violations.push(Violation::new(
+            "content.key",
+            "must be the request's key: an attempt publishes only its own output",
+        ));
+    }
+    if content.name != name {
+        violations.push(Violation::new("content.name", "must be the request's name"));
+    }
+    if !content.schema_json.trim().is_empty() {
+        violations.push(Violation::new(
+            "content.schema_json",
+            "an output with a schema is staged first, so a broken one is kept and never published",
+        ));
     }
     violations
 }

@@ -12,7 +12,8 @@ use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::{
     Actor, ActorKind, ArtifactRef, ArtifactVersion, AttemptKey, DiffArtifactsRequest,
     GetArtifactHistoryRequest, GetArtifactRequest, JsonPatchOperation, ListArtifactsRequest,
-    PutArtifactRequest, PutArtifactResponse, ReadArtifactContentRequest,
+    PublishArtifactRequest, PutArtifactRequest, PutArtifactResponse, ReadArtifactContentRequest,
+    StageArtifactRequest,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -633,8 +634,111 @@ async fn bad_requests_name_their_fields(db: &TestDb) {
     assert_eq!(fields, vec!["left.artifact_id", "right.artifact_id"]);
 }
 
+/// An accepted attempt's small output, sent inline, becomes a version in
+/// one call; a repeat (the scheduler retrying a completion) returns the
+/// same version; other content, another attempt's key or a schema are
+/// refused with the field named.
+async fn outputs_publish_inline_once(db: &TestDb) {
+    let mut server = start(db).await;
+    let content = put_request("run1", "plan", 1, "application/json", br#"{"a":1}"#);
+    let publish = |content: PutArtifactRequest| PublishArtifactRequest {
+        key: content.key.clone(),
+        name: content.name.clone(),
+        content: Some(content),
+    };
+    let first = server
+        .client
+        .publish_artifact(publish(content.clone()))
+        .await
+        .expect("publish inline")
+        .into_inner()
+        .artifact
+        .expect("artifact");
+    assert_eq!(reference(&first).version, 1);
+    assert_eq!(reference(&first).sha256, sha256(br#"{"a":1}"#));
+    assert!(first.is_latest);
+
+    let again = server
+        .client
+        .publish_artifact(publish(content.clone()))
+        .await
+        .expect("repeat")
+        .into_inner()
+        .artifact
+        .expect("artifact");
+    assert_eq!(reference(&again), reference(&first));
+
+    let history = server
+        .client
+        .get_artifact_history(GetArtifactHistoryRequest {
+            artifact_id: reference(&first).artifact_id.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(
+        history.versions.len(),
+        1,
+        "a repeat makes no second version"
+    );
+
+    let mut other = content.clone();
+    other.content = br#"{"a":2}"#.to_vec();
+    let status = server
+        .client
+        .publish_artifact(publish(other))
+        .await
+        .expect_err("other content");
+    assert_eq!(status.code(), Code::AlreadyExists);
+
+    let mut foreign = publish(put_request("run1", "plan", 2, "application/json", b"{}"));
+    foreign.key.as_mut().expect("key").attempt = 3;
+    let mut with_schema = put_request("run1", "plan", 4, "application/json", b"{}");
+    with_schema.schema_json = r#"{"type":"object"}"#.to_owned();
+    for (request, field) in [
+        (foreign, "content.key"),
+        (publish(with_schema), "content.schema_json"),
+    ] {
+        let status = server
+            .client
+            .publish_artifact(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let fields: Vec<String> = field_violations(&status)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, vec![field]);
+    }
+
+    // The staged way still works beside it.
+    let staged = put_request("run1", "plan", 5, "application/json", b"[]");
+    server
+        .client
+        .stage_artifact(StageArtifactRequest {
+            artifact: Some(staged.clone()),
+        })
+        .await
+        .expect("stage");
+    let published = server
+        .client
+        .publish_artifact(PublishArtifactRequest {
+            key: staged.key.clone(),
+            name: staged.name.clone(),
+            content: None,
+        })
+        .await
+        .expect("publish staged")
+        .into_inner()
+        .artifact
+        .expect("artifact");
+    assert_eq!(reference(&published).version, 2);
+}
+
 backend_tests!(
     put_get_list_and_history,
+    outputs_publish_inline_once,
     schema_violations_are_kept_but_never_latest,
     large_content_streams_back_from_the_blob_store,
     diffs_of_json_and_text,

@@ -22,13 +22,28 @@ use crate::worker::patiently;
 /// How often streamed model output is forwarded to the scheduler.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// The largest output sent inline with its completion (the scheduler's
+/// limit); a bigger one is staged in the artifact store first.
+const INLINE_OUTPUT_MAX: usize = 64 * 1024;
+
 /// What a finished attempt produced.
 #[derive(Debug, Default)]
 pub struct Produced {
-    /// The stored output, when the phase declares one.
-    pub output: Option<pb::ArtifactRef>,
+    /// The output, when the phase declares one.
+    pub output: Option<Output>,
     /// Model usage, for llm phases.
     pub usage: Option<pb::Usage>,
+}
+
+/// How an attempt's output reaches the scheduler with its completion.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Staged in the artifact store (an output with a schema, so a broken
+    /// one is kept for inspection, or a large one): the report names it.
+    Staged(pb::ArtifactRef),
+    /// Small and with no schema to break: sent with the report, and stored
+    /// and published in one step when the scheduler accepts the attempt.
+    Inline(pb::PutArtifactRequest),
 }
 
 /// The clients and providers an attempt uses.
@@ -311,7 +326,7 @@ async fn store_output(
     name: &str,
     schema: Option<&SchemaRef>,
     content: OutputContent,
-) -> Result<pb::ArtifactRef, AttemptFailure> {
+) -> Result<Output, AttemptFailure> {
     let (media_type, bytes) = match content {
         OutputContent::Json(value) => ("application/json", value.to_string().into_bytes()),
         OutputContent::Text(text) => match extract_json(&text) {
@@ -324,20 +339,24 @@ async fn store_output(
         .and_then(SchemaRef::inline)
         .map(Value::to_string)
         .unwrap_or_default();
+    let artifact = pb::PutArtifactRequest {
+        key: Some(key.clone()),
+        name: name.to_owned(),
+        media_type: media_type.to_owned(),
+        content: bytes,
+        schema_json,
+        created_by: Some(pb::Actor {
+            kind: pb::ActorKind::Phase as i32,
+            id: format!("{}/{}/{}", key.run_id, key.phase_id, key.attempt),
+        }),
+    };
+    if schema.is_none() && artifact.content.len() <= INLINE_OUTPUT_MAX {
+        return Ok(Output::Inline(artifact));
+    }
     // Staged, not published: the output becomes a version only when the
     // scheduler accepts this attempt, so a lost attempt leaves no version.
     let request = pb::StageArtifactRequest {
-        artifact: Some(pb::PutArtifactRequest {
-            key: Some(key.clone()),
-            name: name.to_owned(),
-            media_type: media_type.to_owned(),
-            content: bytes,
-            schema_json,
-            created_by: Some(pb::Actor {
-                kind: pb::ActorKind::Phase as i32,
-                id: format!("{}/{}/{}", key.run_id, key.phase_id, key.attempt),
-            }),
-        }),
+        artifact: Some(artifact),
     };
     let response = patiently(|| {
         let mut artifacts = ctx.artifacts.clone();
@@ -364,7 +383,7 @@ async fn store_output(
             raw_output: Some(Box::new(reference)),
         });
     }
-    Ok(reference)
+    Ok(Output::Staged(reference))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use orchestra_proto::v1::task_service_client::TaskServiceClient;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::attempt::{self, AttemptContext, Produced};
+use crate::attempt::{self, AttemptContext, Output, Produced};
 use crate::error::AttemptFailure;
 
 /// How long a call is retried while its service is unavailable.
@@ -163,12 +163,18 @@ async fn report_outcome(
 ) -> Vec<pb::Task> {
     match outcome {
         Ok(produced) => {
+            let (output, output_content) = match produced.output {
+                Some(Output::Staged(reference)) => (Some(reference), None),
+                Some(Output::Inline(content)) => (None, Some(content)),
+                None => (None, None),
+            };
             let request = pb::CompleteTaskRequest {
                 key: Some(key),
                 lease_id: task.lease_id.clone(),
-                output: produced.output,
+                output,
                 usage: produced.usage,
                 accept_tasks: 1,
+                output_content,
             };
             let result = patiently(|| {
                 let mut tasks = tasks.clone();

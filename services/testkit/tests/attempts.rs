@@ -150,6 +150,7 @@ async fn a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere(backe
             output: staged.r#ref.clone(),
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .await
         .expect_err("a lost attempt's completion is refused");
@@ -261,6 +262,165 @@ async fn a_closed_stream_releases_its_leases_at_once(backend: Backend) {
     mesh.stop().await;
 }
 
+/// An output sent inline with its completion is checked at the door (the
+/// attempt's own, small, no schema, not beside a staged one), becomes
+/// version 1 once, and a repeat of the completion changes nothing.
+async fn an_inline_output_is_checked_then_published_once(backend: Backend) {
+    let mesh = Mesh::start(
+        backend,
+        MeshOptions {
+            executor: false,
+            lease_ttl: Duration::from_secs(30),
+            ..MeshOptions::default()
+        },
+    )
+    .await;
+    mesh.apply_template(&fixture("unchecked.yaml")).await;
+    mesh.apply_template(&fixture("single.yaml")).await;
+    let run_id = mesh
+        .runs()
+        .await
+        .start_run(pb::StartRunRequest {
+            template_name: "unchecked".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .run
+        .expect("run")
+        .id;
+    let mut stream = open_lease(&mesh, "inline", 1).await;
+    let task = next_task(&mut stream).await;
+    let key = task.key.clone().expect("key");
+    let content = |bytes: &[u8]| pb::PutArtifactRequest {
+        key: Some(key.clone()),
+        name: "out".into(),
+        media_type: "application/json".into(),
+        content: bytes.to_vec(),
+        schema_json: String::new(),
+        created_by: None,
+    };
+    let completion = |output_content: pb::PutArtifactRequest| pb::CompleteTaskRequest {
+        key: Some(key.clone()),
+        lease_id: task.lease_id.clone(),
+        output: None,
+        usage: None,
+        accept_tasks: 0,
+        output_content: Some(output_content),
+    };
+
+    let foreign = pb::PutArtifactRequest {
+        key: Some(pb::AttemptKey {
+            attempt: 9,
+            ..key.clone()
+        }),
+        ..content(b"{}")
+    };
+    let too_big = content(&vec![b' '; 64 * 1024 + 1]);
+    let with_schema = pb::PutArtifactRequest {
+        schema_json: r#"{"type":"object"}"#.into(),
+        ..content(b"{}")
+    };
+    let both = pb::CompleteTaskRequest {
+        output: Some(pb::ArtifactRef {
+            run_id: key.run_id.clone(),
+            phase_id: key.phase_id.clone(),
+            attempt: key.attempt,
+            name: "out".into(),
+            ..Default::default()
+        }),
+        ..completion(content(b"{}"))
+    };
+    for (request, field) in [
+        (completion(foreign), "output_content.key"),
+        (completion(too_big), "output_content.content"),
+        (completion(with_schema), "output_content.schema_json"),
+        (both, "output_content"),
+    ] {
+        let status = mesh
+            .tasks()
+            .await
+            .complete_task(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let fields: Vec<String> = orchestra_kit::status::field_violations(&status)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, vec![field.to_owned()]);
+    }
+
+    for _ in 0..2 {
+        mesh.tasks()
+            .await
+            .complete_task(completion(content(br#"{"done":true}"#)))
+            .await
+            .expect("complete inline, and again");
+    }
+    let snapshot = mesh.run(&run_id).await;
+    let status = snapshot.run.map(|r| r.status);
+    assert_eq!(status, Some(pb::RunStatus::Completed as i32));
+    let listed = mesh
+        .artifacts()
+        .await
+        .list_artifacts(pb::ListArtifactsRequest {
+            run_id: run_id.clone(),
+            phase_id: String::new(),
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .artifacts;
+    let versions: Vec<(i32, i32, bool)> = listed
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.r#ref.as_ref()?.attempt,
+                a.r#ref.as_ref()?.version,
+                a.is_latest,
+            ))
+        })
+        .collect();
+    assert_eq!(versions, vec![(1, 1, true)]);
+    let changed = mesh
+        .tasks()
+        .await
+        .complete_task(completion(content(br#"{"done":false}"#)))
+        .await
+        .expect_err("a repeat with other content");
+    assert_eq!(changed.code(), Code::FailedPrecondition);
+
+    // A phase that declares a schema for its output takes it staged only.
+    let checked = start_single(&mesh).await;
+    let task = next_task(&mut stream).await;
+    let key = task.key.clone().expect("key");
+    assert_eq!(key.run_id, checked);
+    let status = mesh
+        .tasks()
+        .await
+        .complete_task(pb::CompleteTaskRequest {
+            key: Some(key.clone()),
+            lease_id: task.lease_id.clone(),
+            output: None,
+            usage: None,
+            accept_tasks: 0,
+            output_content: Some(pb::PutArtifactRequest {
+                key: Some(key.clone()),
+                name: "out".into(),
+                media_type: "application/json".into(),
+                content: b"{}".to_vec(),
+                schema_json: String::new(),
+                created_by: None,
+            }),
+        })
+        .await
+        .expect_err("a checked output inline");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    mesh.stop().await;
+}
+
 /// Reads a live run's events up to its current sequence, keeping the
 /// reasons of state changes.
 trait TakeWhileReady {
@@ -287,4 +447,5 @@ impl TakeWhileReady for tonic::Streaming<pb::WatchRunResponse> {
 mesh_tests!(
     a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere,
     a_closed_stream_releases_its_leases_at_once,
+    an_inline_output_is_checked_then_published_once,
 );

@@ -72,6 +72,7 @@ async fn complete_bare(mesh: &Mesh, task: &pb::Task, accept: u32) -> Vec<pb::Tas
             output: None,
             usage: None,
             accept_tasks: accept,
+            output_content: None,
         })
         .await
         .expect("complete")
@@ -97,6 +98,7 @@ fn completion(task: &pb::Task, output: pb::ArtifactRef, accept: u32) -> pb::Comp
         output: Some(output),
         usage: None,
         accept_tasks: accept,
+        output_content: None,
     }
 }
 
@@ -230,6 +232,7 @@ async fn a_completion_takes_at_most_the_slot_it_frees(backend: Backend) {
             output: None,
             usage: None,
             accept_tasks: 2,
+            output_content: None,
         })
         .await
         .expect_err("two tasks for one slot");
@@ -359,6 +362,7 @@ async fn completions_arriving_together_are_each_answered(backend: Backend) {
             output: None,
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .collect();
     // The stale report in the middle, so a batch holds it with good ones.

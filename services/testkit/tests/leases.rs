@@ -102,6 +102,7 @@ async fn a_vanished_executor_s_attempt_is_retried(backend: Backend) {
             output: None,
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .await
         .expect_err("a late completion is refused");
@@ -176,6 +177,7 @@ async fn reports_are_idempotent_on_the_attempt(backend: Backend) {
         output: Some(stored.clone()),
         usage: None,
         accept_tasks: 0,
+        output_content: None,
     };
     mesh.tasks()
         .await
@@ -203,6 +205,7 @@ async fn reports_are_idempotent_on_the_attempt(backend: Backend) {
             output: None,
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .await
         .expect_err("attempt 0 is not an attempt");

@@ -192,6 +192,7 @@ async fn a_database_outage_is_a_pause() {
         output: staged,
         usage: None,
         accept_tasks: 0,
+        output_content: None,
     };
     mesh.eventually(
         "the completion is accepted",

@@ -27,6 +27,7 @@ async fn complete(mesh: &Mesh, task: &pb::Task) {
             output: None,
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .await
         .expect("complete");

@@ -134,6 +134,7 @@ async fn an_executor_idle_for_a_while_keeps_the_lease_it_takes(backend: Backend)
             output: None,
             usage: None,
             accept_tasks: 0,
+            output_content: None,
         })
         .await
         .expect("the lease is still held");

@@ -94,6 +94,7 @@ async fn race_commits(mesh: &Mesh, tasks: &[pb::Task]) {
                 output: None,
                 usage: None,
                 accept_tasks: 0,
+                output_content: None,
             })
             .await
             .expect("complete");

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use orchestra_db::prepared::PrepareDsl;
 use orchestra_db::time::now_micros;
 use orchestra_db::{Db, db_run, db_tx};
 
@@ -46,6 +47,7 @@ pub(crate) async fn put_version(
         diesel::insert_into(artifacts::table)
             .values(&artifact)
             .on_conflict_do_nothing()
+            .prepared()
             .execute(conn)
             .await?;
         let artifact_id: String = artifacts::table
@@ -58,6 +60,7 @@ pub(crate) async fn put_version(
         // Lock the artifact until commit: the next Put of it waits here.
         diesel::update(artifacts::table.find(&artifact_id))
             .set(artifacts::updated_at.eq(now))
+            .prepared()
             .execute(conn)
             .await?;
 
@@ -107,6 +110,7 @@ pub(crate) async fn put_version(
                     diesel::insert_into(contents::table)
                         .values(&content)
                         .on_conflict_do_nothing()
+                        .prepared()
                         .execute(conn)
                         .await?;
                     let row = StagedRow {
@@ -124,6 +128,7 @@ pub(crate) async fn put_version(
                     };
                     diesel::insert_into(staged_outputs::table)
                         .values(&row)
+                        .prepared()
                         .execute(conn)
                         .await?;
                     row
@@ -143,6 +148,7 @@ pub(crate) async fn put_version(
         diesel::insert_into(contents::table)
             .values(&content)
             .on_conflict_do_nothing()
+            .prepared()
             .execute(conn)
             .await?;
         if new.valid {
@@ -152,6 +158,7 @@ pub(crate) async fn put_version(
                     .filter(artifact_versions::is_latest.eq(true)),
             )
             .set(artifact_versions::is_latest.eq(false))
+            .prepared()
             .execute(conn)
             .await?;
         }
@@ -173,10 +180,12 @@ pub(crate) async fn put_version(
         };
         diesel::insert_into(artifact_versions::table)
             .values(&row)
+            .prepared()
             .execute(conn)
             .await?;
         // Published now: the output awaits acceptance no longer.
         diesel::delete(staged_outputs::table.find((&row.artifact_id, row.attempt)))
+            .prepared()
             .execute(conn)
             .await?;
         let record = VersionRecord {

@@ -13,14 +13,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use orchestra_kit::error::InvalidArgument as _;
 use orchestra_model::{PhaseEvent, PhaseState};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
+use super::outputs::{Output, publish, same_output};
 use super::run_tx::{RunTx, Scope};
-use super::tasks::{handed_lease_id, publish, same_output};
+use super::tasks::handed_lease_id;
 use super::{Engine, in_run_tx, now};
 use crate::error::{Error, Result};
 use crate::storage::executors::ExecutorStore;
@@ -36,7 +38,7 @@ const MAX_BATCH: usize = 256;
 struct Completion {
     key: TaskKey,
     lease_id: String,
-    output: Option<pb::ArtifactRef>,
+    output: Option<Output>,
     accept: u32,
 }
 
@@ -116,8 +118,8 @@ impl Drop for Leading<'_> {
 impl Engine {
     /// Completes an attempt. Repeating the same completion changes nothing.
     ///
-    /// The output, staged in the artifact store by the executor, becomes a
-    /// version here: it is published while the run's lock is held and the
+    /// The output, staged in the artifact store by the executor or sent
+    /// inline with the report, becomes a version here: it is published while the run's lock is held and the
     /// lease checked live, and accepted in the same transaction, so the
     /// output of a lost attempt never becomes a version and a published
     /// output is the accepted one. Should the transaction fail after the
@@ -136,7 +138,7 @@ impl Engine {
         &self,
         key: &TaskKey,
         lease_id: &str,
-        output: Option<pb::ArtifactRef>,
+        output: Option<Output>,
         accept: u32,
     ) -> Result<Vec<pb::Task>> {
         let completion = Completion {
@@ -269,6 +271,21 @@ where
         return Ok((task.kind.clone(), handed));
     }
     let task = Engine::check_held(task, key, lease_id)?;
+    if matches!(output, Some(Output::Inline(_)))
+        && tx
+            .spec(index)?
+            .output
+            .as_ref()
+            .is_some_and(|o| o.schema.is_some())
+    {
+        return Err(Error::invalid_field(
+            "output_content",
+            format!(
+                "phase {} declares a schema for its output: stage the output so the artifact store checks it, and name it in output",
+                key.phase_id
+            ),
+        ));
+    }
     let accepted = match output {
         Some(output) => Some(publish(artifacts.clone(), key, output).await?),
         None => None,

@@ -9,7 +9,7 @@
 //! - [`runs`]: starting, reading and steering runs; [`inputs`]: checking and
 //!   storing a new run's inputs; [`watch`]: a run's event stream;
 //! - [`tasks`]: attempts as executors report them, [`completions`]: a run's
-//!   completions committed together; [`leases`]: the Lease
+//!   completions committed together, [`outputs`]: what they accept; [`leases`]: the Lease
 //!   stream, executors' presence and the sweeps that end lost leases;
 //! - [`human`]: what people did on human phases.
 
@@ -18,6 +18,7 @@ mod frozen;
 mod human;
 mod inputs;
 mod leases;
+mod outputs;
 pub mod run_tx;
 mod runs;
 mod tasks;
@@ -38,6 +39,7 @@ use tonic::transport::Channel;
 
 use crate::bus::Bus;
 use crate::storage::tasks::TaskKey;
+pub use outputs::{INLINE_OUTPUT_MAX, Output};
 use run_tx::Saved;
 
 /// How leases behave.

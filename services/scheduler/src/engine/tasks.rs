@@ -4,16 +4,14 @@
 use orchestra_db::db_run;
 use orchestra_model::PhaseEvent;
 use orchestra_proto::v1 as pb;
-use tonic::Code;
 
+use super::outputs::{Output, publish};
 use super::run_tx::{RunTx, Scope};
 use super::{Engine, in_run_tx, now};
-use crate::convert::parse_ref;
 use crate::error::{Error, Result};
 use crate::storage::executors::ExecutorStore;
 use crate::storage::models::{TaskRow, task_state};
 use crate::storage::tasks::{TaskKey, TaskStore};
-use orchestra_kit::error::InvalidArgument;
 
 /// The most tasks one Lease-stream look claims.
 const MAX_CLAIM: usize = 64;
@@ -231,7 +229,7 @@ impl Engine {
             }
             Self::check_lease(c, key, lease_id).await?;
             if let Some(raw) = &raw_output {
-                publish(artifacts, key, raw).await?;
+                publish(artifacts, key, &Output::Staged(raw.clone())).await?;
             }
             c.set_task_state(key, task_state::DONE).await?;
             let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts).unwrap_or(1);
@@ -273,75 +271,9 @@ pub(super) fn handed_lease_id(lease_id: &str, phase_id: &str, attempt: i32) -> S
         .to_string()
 }
 
-/// Says whether a repeated completion names the output already accepted:
-/// the same artifact, attempt and content, whatever its version number
-/// (the executor reports the staged output, version 0; the phase keeps the
-/// published one).
-pub(super) fn same_output(
-    accepted: Option<&str>,
-    reported: Option<&pb::ArtifactRef>,
-) -> Result<bool> {
-    let accepted = accepted.map(parse_ref).transpose()?;
-    let unnumbered = |r: &pb::ArtifactRef| pb::ArtifactRef {
-        version: 0,
-        ..r.clone()
-    };
-    Ok(accepted.as_ref().map(unnumbered) == reported.map(unnumbered))
-}
-
-/// Publishes an accepted attempt's staged output as a version of its
-/// artifact (idempotent in the artifact store); the version it became.
-pub(super) async fn publish(
-    mut artifacts: orchestra_proto::v1::artifact_service_client::ArtifactServiceClient<
-        tonic::transport::Channel,
-    >,
-    key: &TaskKey,
-    output: &pb::ArtifactRef,
-) -> Result<pb::ArtifactRef> {
-    let request = pb::PublishArtifactRequest {
-        key: Some(pb::AttemptKey {
-            run_id: key.run_id.clone(),
-            phase_id: key.phase_id.clone(),
-            attempt: key.attempt,
-        }),
-        name: output.name.clone(),
-    };
-    match artifacts.publish_artifact(request).await {
-        Ok(response) => response
-            .into_inner()
-            .artifact
-            .and_then(|a| a.r#ref)
-            .ok_or_else(|| Error::Unavailable("the artifact store published no version".into())),
-        Err(status) if status.code() == Code::NotFound => Err(Error::FailedPrecondition(format!(
-            "{}; store the output under this task's key before completing",
-            status.message()
-        ))),
-        Err(status) if status.code() == Code::InvalidArgument => Err(Error::invalid_field(
-            "output.name",
-            status.message().to_owned(),
-        )),
-        Err(status) => Err(Error::Unavailable(format!(
-            "cannot publish the output in the artifact store ({}); report again",
-            status.message()
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convert::ref_json;
-
-    fn reference(version: i32) -> pb::ArtifactRef {
-        pb::ArtifactRef {
-            artifact_id: "a1".into(),
-            version,
-            name: "out".into(),
-            attempt: 2,
-            sha256: "abc".into(),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn phase_seeds_differ_by_index_and_repeat_by_seed() {
@@ -360,20 +292,5 @@ mod tests {
         assert_ne!(first, handed_lease_id("l1", "b", 2));
         assert_ne!(first, handed_lease_id("l2", "b", 1));
         assert!(uuid::Uuid::parse_str(&first).is_ok());
-    }
-
-    #[test]
-    fn a_repeat_names_the_accepted_output_whatever_its_number() {
-        let accepted = ref_json(&reference(3));
-        assert!(same_output(Some(&accepted), Some(&reference(0))).expect("parses"));
-        assert!(same_output(Some(&accepted), Some(&reference(3))).expect("parses"));
-        let other = pb::ArtifactRef {
-            sha256: "def".into(),
-            ..reference(0)
-        };
-        assert!(!same_output(Some(&accepted), Some(&other)).expect("parses"));
-        assert!(!same_output(Some(&accepted), None).expect("parses"));
-        assert!(same_output(None, None).expect("parses"));
-        assert!(same_output(Some("not json"), None).is_err());
     }
 }

@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::attempt_key;
-use crate::engine::{Engine, HumanResolution};
+use crate::engine::{Engine, HumanResolution, INLINE_OUTPUT_MAX, Output};
 use crate::error::Error;
 use crate::storage::tasks::TaskKey;
 use orchestra_kit::error::InvalidArgument;
@@ -65,6 +65,43 @@ fn check_own_output(
         }
         _ => Ok(()),
     }
+}
+
+/// Checks an output sent inline: the reporting attempt's own, small, and
+/// with no schema (an output that can break one is staged, so that a
+/// broken one is kept for inspection).
+fn inline_output(
+    content: pb::PutArtifactRequest,
+    key: &TaskKey,
+) -> Result<pb::PutArtifactRequest, Error> {
+    let own = content.key.as_ref().is_some_and(|k| {
+        k.run_id == key.run_id && k.phase_id == key.phase_id && k.attempt == key.attempt
+    });
+    if !own {
+        return Err(Error::invalid_field(
+            "output_content.key",
+            "must be the completed attempt's key",
+        ));
+    }
+    if content.name.trim().is_empty() {
+        return Err(Error::invalid_field("output_content.name", "is required"));
+    }
+    if content.content.len() > INLINE_OUTPUT_MAX {
+        return Err(Error::invalid_field(
+            "output_content.content",
+            format!(
+                "is {} bytes, more than the {INLINE_OUTPUT_MAX} sent inline; stage it and name it in output",
+                content.content.len()
+            ),
+        ));
+    }
+    if !content.schema_json.trim().is_empty() {
+        return Err(Error::invalid_field(
+            "output_content.schema_json",
+            "an output with a schema is staged, so a broken one is kept; name it in output",
+        ));
+    }
+    Ok(content)
 }
 
 /// What a failed attempt reports, as one text: the error (`failed` when
@@ -156,6 +193,18 @@ impl TaskService for TaskSvc {
         let request = request.into_inner();
         let key = attempt_key(request.key.as_ref(), "key")?;
         check_own_output("output", request.output.as_ref(), &key)?;
+        let output = match (request.output, request.output_content) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field(
+                    "output_content",
+                    "give the output staged (output) or inline (output_content), not both",
+                )
+                .into());
+            }
+            (Some(staged), None) => Some(Output::Staged(staged)),
+            (None, Some(content)) => Some(Output::Inline(inline_output(content, &key)?)),
+            (None, None) => None,
+        };
         if request.accept_tasks > 1 {
             return Err(Error::invalid_field(
                 "accept_tasks",
@@ -165,12 +214,7 @@ impl TaskService for TaskSvc {
         }
         let tasks = self
             .engine
-            .complete(
-                &key,
-                &request.lease_id,
-                request.output,
-                request.accept_tasks,
-            )
+            .complete(&key, &request.lease_id, output, request.accept_tasks)
             .await?;
         Ok(Response::new(pb::CompleteTaskResponse { tasks }))
     }

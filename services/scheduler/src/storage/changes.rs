@@ -1,15 +1,9 @@
 //! Telling other scheduler replicas what a transaction changed: the run,
 //! and the sequences of the events it appended, so that a replica whose
-//! watchers follow that run reads just those events. The one query whose
-//! SQL differs by backend, so it is written once per connection type
-//! rather than pasted.
-
-use orchestra_db::prepared::PrepareDsl;
-use std::future::Future;
-
-use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+//! watchers follow that run reads just those events. Postgres sends it as
+//! a NOTIFY with the change's writes ([`super::writes`]), delivered when
+//! the transaction commits; SQLite is embedded in one process, so there is
+//! nobody to tell.
 
 /// The channel other scheduler replicas listen on for commits.
 pub const CHANGES_CHANNEL: &str = "orchestra_scheduler_changes";
@@ -54,34 +48,6 @@ impl Change {
             return None;
         }
         Some(Change { run_id, events })
-    }
-}
-
-/// Tells other replicas that a transaction changed a run or the queue.
-/// Postgres sends a NOTIFY, delivered when the transaction commits; SQLite
-/// is embedded in one process, so there is nobody to tell.
-pub trait Notify: Send {
-    /// Queues a notification of `change` for commit.
-    fn notify_changed(&mut self, change: &Change) -> impl Future<Output = QueryResult<()>> + Send;
-}
-
-impl Notify for AsyncPgConnection {
-    async fn notify_changed(&mut self, change: &Change) -> QueryResult<()> {
-        use diesel::sql_types::Text;
-        use diesel_async::RunQueryDsl;
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANGES_CHANNEL)
-            .bind::<Text, _>(change.payload())
-            .prepared()
-            .execute(self)
-            .await
-            .map(drop)
-    }
-}
-
-impl Notify for SyncConnectionWrapper<diesel::SqliteConnection> {
-    async fn notify_changed(&mut self, _change: &Change) -> QueryResult<()> {
-        Ok(())
     }
 }
 

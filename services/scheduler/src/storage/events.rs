@@ -1,5 +1,5 @@
 //! Queries over `events`: each run's log, appended under consecutive
-//! sequence numbers and read back in order.
+//! sequence numbers (by [`super::writes`]) and read back in order.
 
 use std::future::Future;
 
@@ -12,11 +12,6 @@ use super::schema::events;
 
 /// Runs' event logs, on one connection.
 pub trait EventStore: Send {
-    /// Appends events.
-    fn insert_events(
-        &mut self,
-        rows: Vec<EventRow>,
-    ) -> impl Future<Output = QueryResult<()>> + Send;
     /// A run's events after a sequence, in order.
     fn events_after(
         &mut self,
@@ -29,12 +24,6 @@ pub trait EventStore: Send {
 macro_rules! impl_event_store {
     ($conn:ty) => {
         impl EventStore for $conn {
-            async fn insert_events(&mut self, rows: Vec<EventRow>) -> QueryResult<()> {
-                // A fan-out's join readies and queues thousands of phases in
-                // one change: their events go in as few statements as possible.
-                super::bulk::BulkInsert::insert_event_rows(self, rows).await
-            }
-
             async fn events_after(
                 &mut self,
                 run_id: &str,

@@ -5,9 +5,9 @@
 //! - [`schema`] and [`models`]: the tables as diesel sees them, and their rows.
 //! - [`templates`], [`runs`], [`phases`], [`events`], [`tasks`],
 //!   [`executors`]: each table's queries as a trait over one connection.
-//! - [`changes`]: the NOTIFY that tells other replicas about a commit;
-//!   [`bulk`]: many rows in one go. Both differ by backend, so each is
-//!   written once per connection type.
+//! - [`changes`]: what the NOTIFY that tells other replicas about a commit
+//!   says; [`writes`]: everything a change to a run writes, in one go,
+//!   written once per connection type because the backends differ.
 //!
 //! The outbox's table and queries are the shared ones of
 //! [`orchestra_db::outbox`].
@@ -18,7 +18,6 @@
 //! transaction; the engine above stays generic over the traits with no
 //! diesel bounds at all.
 
-pub(crate) mod bulk;
 pub(crate) mod changes;
 pub(crate) mod events;
 pub(crate) mod executors;
@@ -30,6 +29,7 @@ pub(crate) mod tasks;
 pub(crate) mod templates;
 #[cfg(test)]
 mod tests;
+pub(crate) mod writes;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use orchestra_db::{Db, DbOptions};

@@ -1,7 +1,6 @@
-//! Queries over `phases`: a run's phases, stored with the run and saved one
-//! row at a time as they change.
+//! Queries over `phases`: reading a run's phases, all or the few a change
+//! touches (they are written by [`super::writes`], with the rest of a change).
 
-use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -13,11 +12,6 @@ use super::schema::phases;
 
 /// Runs' phases, on one connection.
 pub trait PhaseStore: Send {
-    /// Stores a run's phases.
-    fn insert_phases(
-        &mut self,
-        rows: Vec<PhaseRow>,
-    ) -> impl Future<Output = QueryResult<()>> + Send;
     /// A run's phases in declaration order.
     fn load_phases(
         &mut self,
@@ -30,8 +24,6 @@ pub trait PhaseStore: Send {
         run_id: &str,
         indices: Vec<i32>,
     ) -> impl Future<Output = QueryResult<Vec<PhaseRow>>> + Send;
-    /// Saves one phase.
-    fn update_phase(&mut self, row: &PhaseRow) -> impl Future<Output = QueryResult<()>> + Send;
 }
 
 /// Positions per `IN (…)` list, inside both backends' bound-value limits.
@@ -40,10 +32,6 @@ const IN_CHUNK: usize = 1000;
 macro_rules! impl_phase_store {
     ($conn:ty) => {
         impl PhaseStore for $conn {
-            async fn insert_phases(&mut self, rows: Vec<PhaseRow>) -> QueryResult<()> {
-                super::bulk::BulkInsert::insert_phase_rows(self, rows).await
-            }
-
             async fn load_phases_at(
                 &mut self,
                 run_id: &str,
@@ -70,15 +58,6 @@ macro_rules! impl_phase_store {
                     .select(PhaseRow::as_select())
                     .load(self)
                     .await
-            }
-
-            async fn update_phase(&mut self, row: &PhaseRow) -> QueryResult<()> {
-                diesel::update(phases::table.find((&row.run_id, &row.phase_id)))
-                    .set(row)
-                    .prepared()
-                    .execute(self)
-                    .await
-                    .map(drop)
             }
         }
     };

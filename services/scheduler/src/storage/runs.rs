@@ -1,7 +1,7 @@
-//! Queries over `runs`: creating a run, the row lock every change to it
-//! takes first ([`RunLock`]), and reading runs back one at a time or a page at a time.
+//! Queries over `runs`: the row lock every change to a run takes first
+//! ([`RunLock`]), and reading runs back one at a time or a page at a time
+//! (a run is created and saved by [`super::writes`]).
 
-use orchestra_db::prepared::PrepareDsl;
 use std::future::Future;
 
 use diesel::QueryResult;
@@ -26,8 +26,6 @@ pub struct RunFilter {
 
 /// Runs, on one connection.
 pub trait RunStore: Send {
-    /// Stores a new run.
-    fn insert_run(&mut self, row: RunRow) -> impl Future<Output = QueryResult<()>> + Send;
     /// One run.
     fn get_run(&mut self, id: &str) -> impl Future<Output = QueryResult<Option<RunRow>>> + Send;
     /// The run a StartRun request id made.
@@ -35,8 +33,6 @@ pub trait RunStore: Send {
         &mut self,
         request_id: &str,
     ) -> impl Future<Output = QueryResult<Option<RunRow>>> + Send;
-    /// Saves a run's status, cancel flag, last sequence and phase tally.
-    fn update_run(&mut self, row: &RunHead) -> impl Future<Output = QueryResult<()>> + Send;
     /// Runs newest first.
     fn list_runs(
         &mut self,
@@ -47,14 +43,6 @@ pub trait RunStore: Send {
 macro_rules! impl_run_store {
     ($conn:ty) => {
         impl RunStore for $conn {
-            async fn insert_run(&mut self, row: RunRow) -> QueryResult<()> {
-                diesel::insert_into(runs::table)
-                    .values(row)
-                    .execute(self)
-                    .await
-                    .map(drop)
-            }
-
             async fn get_run(&mut self, id: &str) -> QueryResult<Option<RunRow>> {
                 runs::table
                     .find(id)
@@ -71,21 +59,6 @@ macro_rules! impl_run_store {
                     .first(self)
                     .await
                     .optional()
-            }
-
-            async fn update_run(&mut self, row: &RunHead) -> QueryResult<()> {
-                diesel::update(runs::table.find(&row.id))
-                    .set((
-                        runs::status.eq(&row.status),
-                        runs::cancelled.eq(row.cancelled),
-                        runs::last_seq.eq(row.last_seq),
-                        runs::updated_at.eq(row.updated_at),
-                        runs::phase_tally.eq(&row.phase_tally),
-                    ))
-                    .prepared()
-                    .execute(self)
-                    .await
-                    .map(drop)
             }
 
             async fn list_runs(&mut self, filter: &RunFilter) -> QueryResult<Vec<RunRow>> {

@@ -25,8 +25,6 @@ pub struct TaskKey {
 
 /// The task queue, on one connection.
 pub trait TaskStore: Send {
-    /// Queues attempts, in as few statements as the backend allows.
-    fn insert_tasks(&mut self, rows: Vec<TaskRow>) -> impl Future<Output = QueryResult<()>> + Send;
     /// One attempt's task.
     fn get_task(
         &mut self,
@@ -67,12 +65,6 @@ pub trait TaskStore: Send {
         key: &TaskKey,
         state: &str,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// Withdraws a phase's queued or leased tasks.
-    fn cancel_phase_tasks(
-        &mut self,
-        run_id: &str,
-        phase_id: &str,
-    ) -> impl Future<Output = QueryResult<usize>> + Send;
     /// Moves every live lease's deadline to at least `until`: the time a
     /// database outage took does not count against leases, whose executors
     /// could not heartbeat meanwhile. Returns how many moved.
@@ -90,10 +82,6 @@ pub trait TaskStore: Send {
 macro_rules! impl_task_store {
     ($conn:ty) => {
         impl TaskStore for $conn {
-            async fn insert_tasks(&mut self, rows: Vec<TaskRow>) -> QueryResult<()> {
-                super::bulk::BulkInsert::insert_task_rows(self, rows).await
-            }
-
             async fn get_task(&mut self, key: &TaskKey) -> QueryResult<Option<TaskRow>> {
                 tasks::table
                     .find((&key.run_id, &key.phase_id, key.attempt))
@@ -196,23 +184,6 @@ macro_rules! impl_task_store {
                     .prepared()
                     .execute(self)
                     .await
-            }
-
-            async fn cancel_phase_tasks(
-                &mut self,
-                run_id: &str,
-                phase_id: &str,
-            ) -> QueryResult<usize> {
-                diesel::update(
-                    tasks::table
-                        .filter(tasks::run_id.eq(run_id))
-                        .filter(tasks::phase_id.eq(phase_id))
-                        .filter(tasks::state.eq_any([task_state::QUEUED, task_state::LEASED])),
-                )
-                .set(tasks::state.eq(task_state::CANCELLED))
-                .prepared()
-                .execute(self)
-                .await
             }
 
             async fn pause_leases(&mut self, until: i64) -> QueryResult<usize> {

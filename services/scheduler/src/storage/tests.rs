@@ -10,10 +10,10 @@ use orchestra_db::{backend_tests, db_run};
 use super::events::EventStore;
 use super::executors::ExecutorStore;
 use super::models::{EventRow, PhaseRow, RunRow, TaskRow, TemplateRow, task_state};
-use super::phases::PhaseStore;
 use super::runs::{RunFilter, RunLock, RunStore};
 use super::tasks::{TaskKey, TaskStore};
 use super::templates::TemplateStore;
+use super::writes::{RunWrite, WriteRun};
 use crate::error::Result;
 
 fn template(name: &str, version: i32) -> TemplateRow {
@@ -108,9 +108,21 @@ async fn runs_lock_filter_and_page(db: &TestDb) {
     let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
         c.insert_template(template("t", 1)).await?;
         c.insert_template(template("u", 1)).await?;
-        c.insert_run(run("r1", "t", "COMPLETED", 10)).await?;
-        c.insert_run(run("r2", "t", "RUNNING", 20)).await?;
-        c.insert_run(run("r3", "u", "RUNNING", 30)).await?;
+        c.write_run(RunWrite {
+            created: Some(run("r1", "t", "COMPLETED", 10)),
+            ..RunWrite::default()
+        })
+        .await?;
+        c.write_run(RunWrite {
+            created: Some(run("r2", "t", "RUNNING", 20)),
+            ..RunWrite::default()
+        })
+        .await?;
+        c.write_run(RunWrite {
+            created: Some(run("r3", "u", "RUNNING", 30)),
+            ..RunWrite::default()
+        })
+        .await?;
         let head = c.lock_run_head("r1").await?.expect("r1 exists");
         assert_eq!(
             (head.id.as_str(), head.status.as_str()),
@@ -154,7 +166,11 @@ async fn events_come_back_in_order_after_a_sequence(db: &TestDb) {
         .expect("storage");
     let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
         c.insert_template(template("t", 1)).await?;
-        c.insert_run(run("r", "t", "RUNNING", 1)).await?;
+        c.write_run(RunWrite {
+            created: Some(run("r", "t", "RUNNING", 1)),
+            ..RunWrite::default()
+        })
+        .await?;
         let rows = (1..=5)
             .map(|seq| EventRow {
                 run_id: "r".into(),
@@ -163,7 +179,11 @@ async fn events_come_back_in_order_after_a_sequence(db: &TestDb) {
                 body: vec![u8::try_from(seq).unwrap_or(0)],
             })
             .collect();
-        c.insert_events(rows).await?;
+        c.write_run(RunWrite {
+            events: rows,
+            ..RunWrite::default()
+        })
+        .await?;
         let seqs = |rows: Vec<EventRow>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
         assert_eq!(seqs(c.events_after("r", 2, 2).await?), [3, 4]);
         assert_eq!(seqs(c.events_after("r", 5, 10).await?), Vec::<i64>::new());
@@ -174,7 +194,14 @@ async fn events_come_back_in_order_after_a_sequence(db: &TestDb) {
             at: 9,
             body: Vec::new(),
         };
-        assert!(c.insert_events(vec![again]).await.is_err());
+        assert!(
+            c.write_run(RunWrite {
+                events: vec![again],
+                ..RunWrite::default()
+            })
+            .await
+            .is_err()
+        );
         Ok(())
     });
     checked.expect("events");
@@ -186,29 +213,39 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
         .expect("storage");
     let checked: Result<()> = db_run!(&db, |c| -> Result<()> {
         c.insert_template(template("t", 1)).await?;
-        c.insert_run(run("r", "t", "RUNNING", 1)).await?;
-        c.insert_phases(vec![PhaseRow {
-            run_id: "r".into(),
-            phase_id: "p".into(),
-            idx: 0,
-            kind: "function".into(),
-            state: "QUEUED".into(),
-            attempt: 1,
-            started_at: 0,
-            finished_at: 0,
-            error: String::new(),
-            output_json: None,
-            human_task_id: None,
-            executor_id: None,
-            feedback_json: "[]".into(),
-            unmet_needs: 0,
-        }])
+        c.write_run(RunWrite {
+            created: Some(run("r", "t", "RUNNING", 1)),
+            ..RunWrite::default()
+        })
         .await?;
-        c.insert_tasks(vec![
-            task("r", "p", "function", 100),
-            task("r", "later", "function", 500),
-            task("r", "model", "llm", 100),
-        ])
+        c.write_run(RunWrite {
+            new_phases: vec![PhaseRow {
+                run_id: "r".into(),
+                phase_id: "p".into(),
+                idx: 0,
+                kind: "function".into(),
+                state: "QUEUED".into(),
+                attempt: 1,
+                started_at: 0,
+                finished_at: 0,
+                error: String::new(),
+                output_json: None,
+                human_task_id: None,
+                executor_id: None,
+                feedback_json: "[]".into(),
+                unmet_needs: 0,
+            }],
+            ..RunWrite::default()
+        })
+        .await?;
+        c.write_run(RunWrite {
+            tasks: vec![
+                task("r", "p", "function", 100),
+                task("r", "later", "function", 500),
+                task("r", "model", "llm", 100),
+            ],
+            ..RunWrite::default()
+        })
         .await?;
 
         let due = c.due_tasks(&["function".into()], 200, 10).await?;
@@ -248,7 +285,11 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
         );
         let expired = c.expired_leases(2_001, 10).await?;
         assert_eq!(expired.len(), 1);
-        assert_eq!(c.cancel_phase_tasks("r", "later").await?, 1);
+        c.write_run(RunWrite {
+            withdrawn: vec![("r".into(), "later".into())],
+            ..RunWrite::default()
+        })
+        .await?;
         assert!(
             c.due_tasks(&["function".into()], 10_000, 10)
                 .await?
@@ -263,7 +304,7 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
 
 async fn seed<C>(c: &mut C) -> Result<()>
 where
-    C: TemplateStore + RunStore + PhaseStore + TaskStore,
+    C: TemplateStore + WriteRun,
 {
     c.insert_template(TemplateRow {
         id: "t-1".into(),
@@ -277,54 +318,63 @@ where
         created_at: 1,
     })
     .await?;
-    c.insert_run(RunRow {
-        id: "r".into(),
-        template_id: "t-1".into(),
-        template_name: "t".into(),
-        template_version: 1,
-        spec_json: "{}".into(),
-        status: "RUNNING".into(),
-        seed: 7,
-        auto_advance: true,
-        cancelled: false,
-        inputs_json: "{}".into(),
-        request_id: None,
-        last_seq: 0,
-        created_at: 1,
-        updated_at: 1,
-        phase_tally: String::new(),
+    c.write_run(RunWrite {
+        created: Some(RunRow {
+            id: "r".into(),
+            template_id: "t-1".into(),
+            template_name: "t".into(),
+            template_version: 1,
+            spec_json: "{}".into(),
+            status: "RUNNING".into(),
+            seed: 7,
+            auto_advance: true,
+            cancelled: false,
+            inputs_json: "{}".into(),
+            request_id: None,
+            last_seq: 0,
+            created_at: 1,
+            updated_at: 1,
+            phase_tally: String::new(),
+        }),
+        ..RunWrite::default()
     })
     .await?;
     for phase in ["a", "b"] {
-        c.insert_phases(vec![PhaseRow {
-            run_id: "r".into(),
-            phase_id: phase.into(),
-            idx: 0,
-            kind: "function".into(),
-            state: "QUEUED".into(),
-            attempt: 1,
-            started_at: 0,
-            finished_at: 0,
-            error: String::new(),
-            output_json: None,
-            human_task_id: None,
-            executor_id: None,
-            feedback_json: "[]".into(),
-            unmet_needs: 0,
-        }])
+        c.write_run(RunWrite {
+            new_phases: vec![PhaseRow {
+                run_id: "r".into(),
+                phase_id: phase.into(),
+                idx: 0,
+                kind: "function".into(),
+                state: "QUEUED".into(),
+                attempt: 1,
+                started_at: 0,
+                finished_at: 0,
+                error: String::new(),
+                output_json: None,
+                human_task_id: None,
+                executor_id: None,
+                feedback_json: "[]".into(),
+                unmet_needs: 0,
+            }],
+            ..RunWrite::default()
+        })
         .await?;
-        c.insert_tasks(vec![TaskRow {
-            run_id: "r".into(),
-            phase_id: phase.into(),
-            attempt: 1,
-            kind: "function".into(),
-            state: task_state::QUEUED.into(),
-            available_at: 1,
-            lease_id: None,
-            executor_id: None,
-            lease_deadline: 0,
-            created_at: 1,
-        }])
+        c.write_run(RunWrite {
+            tasks: vec![TaskRow {
+                run_id: "r".into(),
+                phase_id: phase.into(),
+                attempt: 1,
+                kind: "function".into(),
+                state: task_state::QUEUED.into(),
+                available_at: 1,
+                lease_id: None,
+                executor_id: None,
+                lease_deadline: 0,
+                created_at: 1,
+            }],
+            ..RunWrite::default()
+        })
         .await?;
     }
     Ok(())

@@ -29,7 +29,7 @@ mod transitions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use orchestra_db::outbox::{Message, OutboxStore};
+use orchestra_db::outbox::Message;
 use orchestra_model::{Phase, PhaseState, PhaseTally, RunStatus};
 use orchestra_proto::v1 as pb;
 use prost::Message as _;
@@ -37,12 +37,11 @@ use prost::Message as _;
 use super::frozen::{Frozen, FrozenCache};
 use crate::convert::{self, parse_inputs, parse_ref, ref_json};
 use crate::error::{Error, Result};
-use crate::storage::changes::{Change, Notify};
-use crate::storage::events::EventStore;
+use crate::storage::changes::Change;
 use crate::storage::models::{EventRow, PhaseRow, RunHead, RunRow, TaskRow};
 use crate::storage::phases::PhaseStore;
 use crate::storage::runs::{RunLock, RunStore};
-use crate::storage::tasks::TaskStore;
+use crate::storage::writes::{RunWrite, WriteRun};
 
 pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
 
@@ -445,10 +444,7 @@ impl RunTx {
     /// Saves everything changed in the caller's transaction (inserting the
     /// rows of a run being created), appending the events under the next
     /// sequence numbers of the run.
-    pub async fn save<C>(mut self, c: &mut C) -> Result<Saved>
-    where
-        C: RunStore + PhaseStore + EventStore + TaskStore + OutboxStore + Notify,
-    {
+    pub async fn save<C: WriteRun>(mut self, c: &mut C) -> Result<Saved> {
         let status = self.tally.status(self.run.cancelled);
         if status != self.status_before {
             self.events.push(pb::run_event::Body::RunStatusChanged(
@@ -488,40 +484,43 @@ impl RunTx {
         }
         self.run.updated_at = self.now;
         self.run.phase_tally = self.tally.to_json();
+        let mut write = RunWrite {
+            events: rows,
+            withdrawn: self
+                .withdrawn
+                .iter()
+                .map(|phase_id| (self.run.id.clone(), phase_id.clone()))
+                .collect(),
+            tasks: self.new_tasks,
+            outbox: self.outbox,
+            ..RunWrite::default()
+        };
         if let Some(mut row) = self.creating.take() {
             row.status.clone_from(&self.run.status);
             row.last_seq = self.run.last_seq;
             row.updated_at = self.run.updated_at;
             row.phase_tally.clone_from(&self.run.phase_tally);
-            c.insert_run(row).await?;
-            c.insert_phases(self.phases.into_values().collect()).await?;
+            write.created = Some(row);
+            write.new_phases = self.phases.into_values().collect();
         } else {
-            for index in &self.dirty {
-                c.update_phase(&self.phases[index]).await?;
-            }
-            c.update_run(&self.run).await?;
-        }
-        c.insert_events(rows).await?;
-        for phase_id in &self.withdrawn {
-            c.cancel_phase_tasks(&self.run.id, phase_id).await?;
-        }
-        if !self.new_tasks.is_empty() {
-            c.insert_tasks(self.new_tasks).await?;
-        }
-        for message in self.outbox {
-            c.enqueue(message).await?;
+            write.phases = self
+                .dirty
+                .iter()
+                .filter_map(|index| self.phases.remove(index))
+                .collect();
+            write.run = Some(self.run.clone());
         }
         if !saved.events.is_empty() || !saved.queued_kinds.is_empty() || saved.outbox {
-            let change = Change {
+            write.change = Some(Change {
                 run_id: self.run.id.clone(),
                 events: saved
                     .events
                     .first()
                     .zip(saved.events.last())
                     .map(|(f, l)| (f.seq, l.seq)),
-            };
-            c.notify_changed(&change).await?;
+            });
         }
+        c.write_run(write).await?;
         Ok(saved)
     }
 }

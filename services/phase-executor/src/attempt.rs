@@ -16,7 +16,9 @@ use tonic::transport::Channel;
 use crate::error::AttemptFailure;
 use crate::functions::{FunctionCall, registry};
 use crate::prompt::render_prompt;
-use crate::providers::{CompletionRequest, ProviderRegistry};
+use crate::providers::{
+    Completion, CompletionRequest, Provider, ProviderEvent, ProviderRegistry, Usage,
+};
 use crate::worker::patiently;
 
 /// How often streamed model output is forwarded to the scheduler.
@@ -40,7 +42,13 @@ pub struct AttemptContext {
     pub tasks: TaskServiceClient<Channel>,
     /// The LLM providers.
     pub providers: Arc<ProviderRegistry>,
+    /// How many times a model is asked to repair an answer that breaks the
+    /// output schema before the attempt fails.
+    pub schema_repairs: u32,
 }
+
+/// The most violations quoted back to a model asked for a repair.
+const REPAIR_VIOLATIONS: usize = 20;
 
 /// Runs a leased task to its output.
 pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, AttemptFailure> {
@@ -206,35 +214,49 @@ async fn run_llm(
         .and_then(|o| o.schema.as_ref())
         .and_then(SchemaRef::inline)
         .cloned();
+    let validator = output_schema
+        .as_ref()
+        .map(jsonschema::validator_for)
+        .transpose()
+        .map_err(|e| AttemptFailure::permanent(format!("output schema does not compile: {e}")))?;
+    // The phase's timeout ends the attempt (the worker drops it); retries
+    // inside a model call do not wait past it.
+    let deadline = u64::try_from(task.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
     let request = CompletionRequest {
         model: model.name.clone(),
         system: spec.system.clone(),
         prompt,
-        temperature: model.temperature.unwrap_or(0.0) as f32,
+        temperature: model.temperature.map(|t| t as f32),
         max_tokens: model.max_tokens.unwrap_or(2048),
         seed: task.seed,
         output_schema,
+        deadline,
     };
-    let (deltas, received) = mpsc::channel(256);
+    let (events, received) = mpsc::channel(256);
     let forwarder = tokio::spawn(forward_progress(
         ctx.tasks.clone(),
         key.clone(),
         task.lease_id.clone(),
         received,
     ));
-    let completion = provider.complete(request, deltas).await;
-    // The sender is gone once `complete` returns; the forwarder drains and ends.
+    let completion = complete_valid(
+        provider.as_ref(),
+        request,
+        validator.as_ref(),
+        ctx.schema_repairs,
+        &events,
+    )
+    .await;
+    // Once the last sender is gone the forwarder drains and ends.
+    drop(events);
     let _ = forwarder.await;
-    let completion = completion.map_err(|e| {
-        if e.is_retryable() {
-            AttemptFailure::transient(e.to_string())
-        } else {
-            AttemptFailure::permanent(e.to_string())
-        }
-    })?;
+    let (completion, usage) = completion?;
     let usage = pb::Usage {
-        input_tokens: i64::try_from(completion.usage.input_tokens).unwrap_or(i64::MAX),
-        output_tokens: i64::try_from(completion.usage.output_tokens).unwrap_or(i64::MAX),
+        input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
         provider: completion.provider.clone(),
         model: completion.model.clone(),
         offline: completion.offline,
@@ -242,19 +264,121 @@ async fn run_llm(
     Ok((OutputContent::Text(completion.text), usage))
 }
 
-/// Sends model output to the scheduler in batches as it arrives.
+/// Calls the model, and while its answer breaks the schema and repairs are
+/// left, calls it again with the violations; returns the last completion
+/// (valid or not: storing it reports the violations and keeps the raw
+/// output) and the usage of every call.
+async fn complete_valid(
+    provider: &dyn Provider,
+    request: CompletionRequest,
+    validator: Option<&jsonschema::Validator>,
+    repairs: u32,
+    events: &mpsc::Sender<ProviderEvent>,
+) -> Result<(Completion, Usage), AttemptFailure> {
+    let call = |request: CompletionRequest| async move {
+        provider
+            .complete(request, events.clone())
+            .await
+            .map_err(|e| {
+                if e.is_retryable() {
+                    AttemptFailure::transient(e.to_string())
+                } else {
+                    AttemptFailure::permanent(e.to_string())
+                }
+            })
+    };
+    let mut completion = call(request.clone()).await?;
+    let mut usage = completion.usage;
+    let Some(validator) = validator else {
+        return Ok((completion, usage));
+    };
+    for _ in 0..repairs {
+        let problems = violations(validator, &completion.text);
+        if problems.is_empty() {
+            break;
+        }
+        tracing::info!(
+            violations = problems.len(),
+            "the answer breaks its output schema; asking the model to repair it"
+        );
+        let _ = events
+            .send(ProviderEvent::Retrying {
+                until: std::time::SystemTime::now(),
+                reason: format!(
+                    "the answer breaks its output schema ({} violation(s)); asking for a repair",
+                    problems.len()
+                ),
+                discarded: true,
+            })
+            .await;
+        let repair = CompletionRequest {
+            prompt: repair_prompt(&request.prompt, &completion.text, &problems),
+            ..request.clone()
+        };
+        completion = call(repair).await?;
+        usage = usage.plus(completion.usage);
+    }
+    Ok((completion, usage))
+}
+
+/// Where `text` breaks the schema, one line per fault (`/path: message`);
+/// empty when it is valid JSON that satisfies it.
+fn violations(validator: &jsonschema::Validator, text: &str) -> Vec<String> {
+    let Some(value) = extract_json(text) else {
+        return vec!["the answer is not JSON".to_owned()];
+    };
+    validator
+        .iter_errors(&value)
+        .take(REPAIR_VIOLATIONS)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
+            format!("{path}: {error}")
+        })
+        .collect()
+}
+
+/// The prompt asking a model to repair `answer`: the original prompt, the
+/// answer, and what is wrong with it.
+fn repair_prompt(prompt: &str, answer: &str, problems: &[String]) -> String {
+    let mut repaired = format!(
+        "{prompt}\n\nYour previous answer was:\n```json\n{}\n```\n\
+         It does not satisfy the required JSON Schema:\n",
+        answer.trim()
+    );
+    for problem in problems {
+        repaired.push_str("- ");
+        repaired.push_str(problem);
+        repaired.push('\n');
+    }
+    repaired.push_str("Answer again with the whole corrected JSON and nothing else.\n");
+    repaired
+}
+
+/// Sends model output to the scheduler in batches as it arrives. A retry
+/// that voids text already shown says so in the text, since watchers see
+/// the new answer follow the abandoned one.
 async fn forward_progress(
     mut tasks: TaskServiceClient<Channel>,
     key: pb::AttemptKey,
     lease_id: String,
-    mut received: mpsc::Receiver<String>,
+    mut received: mpsc::Receiver<ProviderEvent>,
 ) {
     let mut pending = String::new();
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tokio::select! {
-            delta = received.recv() => match delta {
-                Some(delta) => pending.push_str(&delta),
+            event = received.recv() => match event {
+                Some(ProviderEvent::Delta(delta)) => pending.push_str(&delta),
+                Some(ProviderEvent::Retrying { reason, discarded, .. }) => {
+                    if discarded {
+                        pending.push_str(&format!("\n\n[{reason}; starting over]\n\n"));
+                    }
+                }
                 None => break,
             },
             _ = ticker.tick() => {
@@ -370,6 +494,27 @@ async fn store_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn violations_name_the_path_and_a_repair_prompt_quotes_them() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "required": ["n"],
+        });
+        let validator = jsonschema::validator_for(&schema).expect("compiles");
+        assert!(violations(&validator, r#"{"n": 1}"#).is_empty());
+        assert_eq!(
+            violations(&validator, "no json"),
+            vec!["the answer is not JSON"]
+        );
+        let problems = violations(&validator, r#"{"n": "one"}"#);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("/n: "), "{problems:?}");
+        let prompt = repair_prompt("Count.", r#"{"n": "one"}"#, &problems);
+        assert!(prompt.starts_with("Count.\n\nYour previous answer was:"));
+        assert!(prompt.contains(&problems[0]));
+    }
 
     #[test]
     fn json_is_found_in_model_answers() {

@@ -11,8 +11,10 @@
 //!   Backtrack example's (`orchestra-backtrack`).
 //! - [`prompt`]: renders an `llm` phase's minijinja prompt over its inputs.
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
-//!   implements, the retryable/permanent [`providers::ProviderError`], and the
-//!   offline provider that lets examples run with no key and no network.
+//!   implements, the retryable/permanent [`providers::ProviderError`], the
+//!   HTTP providers (Anthropic, OpenAI, DeepSeek, Gemini, OpenAI-compatible
+//!   servers) registered from the environment's keys, and the offline
+//!   provider that lets examples run with no key and no network.
 //! - [`grpc`]: the gRPC handlers (`grpc/provider_svc.rs`: ProviderService,
 //!   listing the providers).
 //!
@@ -75,9 +77,16 @@ pub struct Executor {
 
 impl Executor {
     /// Prepares clients of the scheduler and the artifact store (connected on
-    /// first use, so start-up order does not matter). A URL that cannot be
-    /// used is [`Error::Config`], naming its variable.
+    /// first use, so start-up order does not matter) and the providers. A
+    /// URL or provider setting that cannot be used is [`Error::Config`],
+    /// naming its variable.
     pub fn new(config: &Config) -> Result<Executor, Error> {
+        let providers = match &config.providers {
+            Some(settings) => settings.clone(),
+            None => providers::settings::ProviderSettings::from_env()?,
+        };
+        let registry = providers.registry(&config.http_tuning())?;
+        tracing::debug!(providers = ?registry.names(), "providers configured");
         let bytes = config.message_limit().channel_bytes();
         let tasks = TaskServiceClient::new(orchestra_kit::channel::lazy(
             &config.scheduler_url,
@@ -95,7 +104,8 @@ impl Executor {
             context: attempt::AttemptContext {
                 artifacts,
                 tasks,
-                providers: Arc::new(providers::ProviderRegistry::with_offline()),
+                providers: Arc::new(registry),
+                schema_repairs: config.schema_repairs,
             },
             id: config.executor_id(),
             pools: vec![

@@ -9,6 +9,8 @@
 //! - [`functions`]: the registry of deterministic functions a `function`
 //!   phase names: the generic JSON ones (`orchestra-functions`) and the
 //!   Backtrack example's (`orchestra-backtrack`).
+//! - [`structured`]: checks a model's answer against the output schema and
+//!   asks the model to repair it, with the violations, when it breaks it.
 //! - [`prompt`]: renders an `llm` phase's minijinja prompt over its inputs.
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
 //!   implements, the retryable/permanent [`providers::ProviderError`], the
@@ -28,6 +30,7 @@ pub mod functions;
 pub mod grpc;
 pub mod prompt;
 pub mod providers;
+pub mod structured;
 pub mod worker;
 
 use std::future::Future;

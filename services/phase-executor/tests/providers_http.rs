@@ -55,8 +55,8 @@ struct Wire {
     malformed: fn() -> Vec<u8>,
     /// The provider's error body for a status.
     error: fn(u16, &str) -> String,
-    /// How the provider asks for a wait on a 429: headers and body.
-    rate_limit: fn() -> (Vec<(&'static str, String)>, String, Duration),
+    /// A 429 asking for a wait as the provider does, and the wait.
+    rate_limit: fn() -> (Reply, Duration),
     /// Checks a request against the API reference.
     check_request: fn(&support::Recorded, &CompletionRequest),
 }
@@ -91,11 +91,13 @@ fn wires() -> Vec<Wire> {
                 json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011"}).to_string()
             },
             rate_limit: || {
-                (
-                    vec![("retry-after", "1".to_owned())],
-                    json!({"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}).to_string(),
-                    Duration::from_secs(1),
-                )
+                let body = json!({"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}});
+                let reply = Reply::Status {
+                    status: 429,
+                    headers: vec![("retry-after", "1".to_owned())],
+                    body: body.to_string(),
+                };
+                (reply, Duration::from_secs(1))
             },
             check_request: |request, asked| {
                 assert_eq!(request.path, "/v1/messages");
@@ -177,12 +179,11 @@ fn wires() -> Vec<Wire> {
                 json!({"error": {"code": status, "message": message, "status": kind}}).to_string()
             },
             rate_limit: || {
+                let body = json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED", "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.4s"}
+                ]}});
                 (
-                    Vec::new(),
-                    json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED", "details": [
-                        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.4s"}
-                    ]}})
-                    .to_string(),
+                    Reply::status(429, &body.to_string()),
                     Duration::from_millis(400),
                 )
             },
@@ -265,11 +266,13 @@ fn openai_like(
             json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}}).to_string()
         },
         rate_limit: || {
-            (
-                vec![("retry-after-ms", "400".to_owned())],
-                json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
-                Duration::from_millis(400),
-            )
+            let body = json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
+            let reply = Reply::Status {
+                status: 429,
+                headers: vec![("retry-after-ms", "400".to_owned())],
+                body: body.to_string(),
+            };
+            (reply, Duration::from_millis(400))
         },
         check_request: match flavour {
             OpenAiFlavour::OpenAi => {
@@ -577,17 +580,11 @@ async fn a_stream_cut_inside_characters_and_lines_reads_the_same() {
 
 #[tokio::test]
 async fn rate_limits_wait_as_long_as_the_provider_asks_then_succeed() {
-    for wire in wires() {
+    // The wire formats wait side by side, so the suite waits once.
+    futures::future::join_all(wires().into_iter().map(|wire| async move {
         let server = WireServer::start().await;
-        let (headers, body, wait) = (wire.rate_limit)();
-        server.play([
-            Reply::Status {
-                status: 429,
-                headers,
-                body,
-            },
-            Reply::stream(wire.answer(&PARTS, false)),
-        ]);
+        let (limited, wait) = (wire.rate_limit)();
+        server.play([limited, Reply::stream(wire.answer(&PARTS, false))]);
         let provider = wire.provider(&server, &tuning());
         let started = Instant::now();
         let before = SystemTime::now();
@@ -626,7 +623,8 @@ async fn rate_limits_wait_as_long_as_the_provider_asks_then_succeed() {
                 wire.name
             ),
         }
-    }
+    }))
+    .await;
 }
 
 #[tokio::test]
@@ -701,7 +699,8 @@ async fn a_malformed_chunk_fails_the_call_which_is_then_retried() {
 
 #[tokio::test]
 async fn a_stream_that_stalls_past_the_idle_limit_is_retried() {
-    for wire in wires() {
+    // The wire formats wait side by side, so the suite waits once.
+    futures::future::join_all(wires().into_iter().map(|wire| async move {
         let whole = wire.answer(&PARTS, false);
         let server = WireServer::start().await;
         // Two parts of the answer, then silence.
@@ -728,7 +727,8 @@ async fn a_stream_that_stalls_past_the_idle_limit_is_retried() {
             "{}: the stalled response was dropped",
             wire.name
         );
-    }
+    }))
+    .await;
 }
 
 #[tokio::test]

@@ -3,10 +3,14 @@
 //! configured with an Anthropic endpoint that is a loopback server, and a
 //! run of a one-phase template. The model's deltas reach the run's event
 //! log as they stream; an answer that still breaks its schema after the
-//! repair fails the attempt with its raw output kept beside the schema.
+//! repair fails the attempt with its raw output kept beside the schema;
+//! cancelling the run closes the model call's connection; and a key the
+//! provider echoes back appears in no event and no log line.
 
 mod support;
 
+use std::io::Write;
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use orchestra_kit::Background;
@@ -21,6 +25,37 @@ use serde_json::{Value, json};
 use support::{Reply, WireServer, sse};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
+
+/// A key the tests look for in every event and log line.
+const KEY: &str = "sk-ant-e2e-8d1f0c5a";
+
+/// Every log line of this test binary, at debug level.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().expect("logs").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every service's logs, down to debug, into [`LOGS`].
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
 
 const TEMPLATE: &str = r#"
 name: greet
@@ -59,6 +94,7 @@ async fn serve(routes: ServiceRoutes) -> (String, tokio::task::JoinHandle<()>) {
 
 impl Mesh {
     async fn start(provider: &WireServer) -> Mesh {
+        capture_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let store = orchestra_artifact_store::ArtifactStore::open(
             &orchestra_artifact_store::Config::for_data_dir(dir.path()),
@@ -76,6 +112,8 @@ impl Mesh {
             &artifacts_url,
         );
         config.providers = vec!["anthropic".to_owned()];
+        // Heartbeats every half second, so a cancelled run is noticed soon.
+        config.lease_ttl_ms = 1_500;
         let scheduler = orchestra_scheduler::Scheduler::open(&config)
             .await
             .expect("scheduler opens");
@@ -91,7 +129,7 @@ impl Mesh {
                 "anthropic",
                 WireKind::Anthropic,
                 &provider.url(""),
-                Some(ApiKey::new("sk-ant-e2e")),
+                Some(ApiKey::new(KEY)),
             )],
         });
         let executor = Executor::new(&config).expect("executor");
@@ -271,7 +309,7 @@ async fn a_streamed_answer_reaches_the_watchers_and_becomes_the_output() {
     );
     let requests = provider.requests();
     assert_eq!(requests.len(), 2, "the 529 was retried");
-    assert_eq!(requests[1].header("x-api-key"), "sk-ant-e2e");
+    assert_eq!(requests[1].header("x-api-key"), KEY);
     assert_eq!(requests[1].body["temperature"], json!(0.2f32));
     assert_eq!(
         requests[1].body["tool_choice"],
@@ -313,4 +351,62 @@ async fn an_answer_still_broken_after_its_repair_fails_with_the_raw_output_kept(
     assert!(!kept[0].valid && !kept[0].is_latest);
     assert_eq!(content(&mesh, &kept[0]).await, json!({"salut": "x"}));
     assert!(!kept[0].schema_sha256.is_empty(), "beside its schema");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_the_run_closes_the_model_call() {
+    let provider = WireServer::start().await;
+    let answer = tool_answer(&["{\"greeting\": ", "\"Bonjour\"}"]);
+    // Half an answer, then the model goes quiet.
+    provider.play([Reply::Stall(vec![support::before(&answer, "\\\"Bonjour")])]);
+    let mesh = Mesh::start(&provider).await;
+    let run_id = mesh.run().await;
+    assert!(
+        support::eventually(|| !provider.requests().is_empty()).await,
+        "the model is called"
+    );
+    RunServiceClient::new(Mesh::channel(&mesh.scheduler_url))
+        .cancel_run(pb::CancelRunRequest {
+            run_id: run_id.clone(),
+            reason: "changed my mind".into(),
+        })
+        .await
+        .expect("cancels");
+    assert!(
+        support::eventually(|| provider.closed() == 1).await,
+        "the executor dropped the call when its lease went"
+    );
+    let run = mesh.snapshot(&run_id).await.run.expect("run");
+    assert_eq!(run.status, pb::RunStatus::Cancelled as i32);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_key_fails_the_phase_and_appears_in_no_event_or_log() {
+    let provider = WireServer::start().await;
+    // A provider (or a proxy) that echoes the key it refused.
+    let refusal = json!({"type": "error", "error": {"type": "authentication_error", "message": format!("invalid x-api-key {KEY}")}});
+    provider.play([Reply::status(401, &refusal.to_string())]);
+    let mesh = Mesh::start(&provider).await;
+    let run_id = mesh.run().await;
+    let events = mesh.events(&run_id).await;
+    let snapshot = mesh.snapshot(&run_id).await;
+    let phase = &snapshot.phases[0];
+    assert_eq!(phase.state, pb::PhaseState::Error as i32, "{phase:?}");
+    assert!(
+        phase.error.contains("401") && phase.error.contains("invalid x-api-key"),
+        "the provider's own message: {}",
+        phase.error
+    );
+    assert_eq!(provider.requests().len(), 1, "a refused key is not retried");
+    assert!(
+        !format!("{events:?}").contains(KEY),
+        "an event carries the key"
+    );
+    assert!(
+        !format!("{snapshot:?}").contains(KEY),
+        "the snapshot carries the key"
+    );
+    let logs = String::from_utf8_lossy(&LOGS.lock().expect("logs")).into_owned();
+    assert!(logs.contains("attempt failed"), "logs are captured");
+    assert!(!logs.contains(KEY), "a log line carries the key");
 }

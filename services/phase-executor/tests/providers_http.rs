@@ -481,9 +481,14 @@ fn tuning() -> HttpTuning {
         backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         connect_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_millis(400),
+        // Long enough that a loaded machine never trips it by accident;
+        // the stall test shortens it.
+        idle_timeout: Duration::from_secs(2),
     }
 }
+
+/// The idle limit the stall test waits out.
+const STALL: Duration = Duration::from_millis(400);
 
 /// Runs a completion, collecting what it reported along the way.
 async fn complete(
@@ -703,12 +708,20 @@ async fn a_stream_that_stalls_past_the_idle_limit_is_retried() {
     futures::future::join_all(wires().into_iter().map(|wire| async move {
         let whole = wire.answer(&PARTS, false);
         let server = WireServer::start().await;
-        // Two parts of the answer, then silence.
+        // Two parts of the answer, then silence; then whole answers (more
+        // than one, should a loaded machine make the next call slow too).
         server.play([
             Reply::Stall(vec![before(&whole, PARTS[2])]),
             Reply::stream(whole.clone()),
+            Reply::stream(whole.clone()),
         ]);
-        let provider = wire.provider(&server, &tuning());
+        let provider = wire.provider(
+            &server,
+            &HttpTuning {
+                idle_timeout: STALL,
+                ..tuning()
+            },
+        );
         let started = Instant::now();
         let (result, events) = complete(provider.as_ref(), wire.request(None)).await;
         assert_eq!(
@@ -717,13 +730,13 @@ async fn a_stream_that_stalls_past_the_idle_limit_is_retried() {
                 .unwrap_or_else(|e| panic!("{}: {e}", wire.name)),
             PARTS.concat()
         );
-        assert!(started.elapsed() >= tuning().idle_timeout);
+        assert!(started.elapsed() >= STALL);
         let retried = retries(&events);
-        assert_eq!(retried.len(), 1, "{}", wire.name);
+        assert!(!retried.is_empty(), "{}", wire.name);
         assert!(retried[0].0.contains("timed out"), "{retried:?}");
         assert!(retried[0].1, "{}: the half answer is void", wire.name);
         assert!(
-            eventually(|| server.closed() == 2).await,
+            eventually(|| server.closed() >= 2).await,
             "{}: the stalled response was dropped",
             wire.name
         );

@@ -116,7 +116,7 @@ impl WireFormat for OpenAi {
                     "json_schema": {
                         "name": SCHEMA_NAME,
                         "schema": schema,
-                        "strict": meets_strict_rules(&schema),
+                        "strict": strict_accepts(&schema),
                     },
                 });
             }
@@ -139,8 +139,14 @@ impl WireFormat for OpenAi {
     }
 }
 
-/// Whether strict structured outputs accept `schema`: every object lists
-/// all its properties as required and allows no others. Checked through
+/// Whether strict structured outputs accept `schema`: an object at the
+/// root, and [`meets_strict_rules`] throughout.
+pub fn strict_accepts(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object") && meets_strict_rules(schema)
+}
+
+/// Whether every object in `schema` lists all its properties as required
+/// and allows no others, as strict mode demands. Checked through
 /// `properties`, `items`, `anyOf` and `$defs`.
 pub fn meets_strict_rules(schema: &Value) -> bool {
     let Some(object) = schema.as_object() else {
@@ -318,6 +324,10 @@ mod tests {
         assert!(!meets_strict_rules(&open_inside));
         assert!(!meets_strict_rules(&json!({"type": "object"})));
         assert!(meets_strict_rules(&json!({"type": "string"})));
+        assert!(strict_accepts(&closed));
+        assert!(!strict_accepts(
+            &json!({"type": "array", "items": {"type": "string"}})
+        ));
     }
 
     #[test]

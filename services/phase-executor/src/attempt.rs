@@ -55,11 +55,12 @@ pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, Atte
     let spec: Phase = serde_json::from_str(&task.phase_spec_json)
         .map_err(|e| AttemptFailure::permanent(format!("unreadable phase definition: {e}")))?;
     let inputs = read_inputs(ctx, task).await?;
-    let (value, usage) = match spec.kind {
-        PhaseKind::Function => (run_function(&spec, &inputs)?, None),
+    // A note on the output that explains a schema failure, if one follows.
+    let (value, usage, note) = match spec.kind {
+        PhaseKind::Function => (run_function(&spec, &inputs)?, None, None),
         PhaseKind::Llm => {
-            let (text, usage) = run_llm(ctx, task, &key, &spec, inputs).await?;
-            (text, Some(usage))
+            let (text, usage, note) = run_llm(ctx, task, &key, &spec, inputs).await?;
+            (text, Some(usage), note)
         }
         ref other => {
             return Err(AttemptFailure::permanent(format!(
@@ -69,9 +70,11 @@ pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, Atte
         }
     };
     let output = match &spec.output {
-        Some(output) => {
-            Some(store_output(ctx, &key, &output.name, output.schema.as_ref(), value).await?)
-        }
+        Some(output) => Some(
+            store_output(ctx, &key, &output.name, output.schema.as_ref(), value)
+                .await
+                .map_err(|failure| failure.noting(note.as_deref()))?,
+        ),
         None => None,
     };
     Ok(Produced { output, usage })
@@ -174,7 +177,7 @@ async fn run_llm(
     key: &pb::AttemptKey,
     spec: &Phase,
     mut inputs: Map<String, Value>,
-) -> Result<(OutputContent, pb::Usage), AttemptFailure> {
+) -> Result<(OutputContent, pb::Usage, Option<String>), AttemptFailure> {
     let model = spec
         .model
         .as_ref()
@@ -221,12 +224,13 @@ async fn run_llm(
         .ok()
         .filter(|ms| *ms > 0)
         .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let request_max_tokens = model.max_tokens.unwrap_or(2048);
     let request = CompletionRequest {
         model: model.name.clone(),
         system: spec.system.clone(),
         prompt,
         temperature: model.temperature.map(|t| t as f32),
-        max_tokens: model.max_tokens.unwrap_or(2048),
+        max_tokens: request_max_tokens,
         seed: task.seed,
         output_schema,
         deadline,
@@ -257,7 +261,15 @@ async fn run_llm(
         model: completion.model.clone(),
         offline: completion.offline,
     };
-    Ok((OutputContent::Text(completion.text), usage))
+    let note = completion.truncated.then(|| {
+        let note = format!(
+            "the model stopped at max_tokens ({}), so its answer may be cut short: raise the phase's model.max_tokens",
+            request_max_tokens
+        );
+        tracing::warn!("{note}");
+        note
+    });
+    Ok((OutputContent::Text(completion.text), usage, note))
 }
 
 /// Sends model output to the scheduler in batches as it arrives. A retry

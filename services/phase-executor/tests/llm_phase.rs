@@ -410,3 +410,27 @@ async fn a_refused_key_fails_the_phase_and_appears_in_no_event_or_log() {
     assert!(logs.contains("attempt failed"), "logs are captured");
     assert!(!logs.contains(KEY), "a log line carries the key");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_cut_at_max_tokens_says_so_when_it_breaks_the_schema() {
+    let provider = WireServer::start().await;
+    let cut = |piece: &str| {
+        let answer = String::from_utf8(tool_answer(&[piece])).expect("utf-8");
+        Reply::stream(answer.replace("\"tool_use\"}", "\"max_tokens\"}"))
+    };
+    provider.play([
+        cut("{\"greeting\": \"Bonj"),
+        cut("{\"greeting\": \"Bonjour à"),
+    ]);
+    let mesh = Mesh::start(&provider).await;
+    let run_id = mesh.run().await;
+    mesh.events(&run_id).await;
+    let phase = &mesh.snapshot(&run_id).await.phases[0];
+    assert_eq!(phase.state, pb::PhaseState::Error as i32, "{phase:?}");
+    assert!(phase.error.contains("breaks its schema"), "{}", phase.error);
+    assert!(
+        phase.error.contains("max_tokens (2048)") && phase.error.contains("raise"),
+        "{}",
+        phase.error
+    );
+}

@@ -996,3 +996,28 @@ async fn an_unreachable_provider_is_retried_then_reported_unavailable() {
     assert!(!error.to_string().contains(KEY));
     assert_eq!(retries(&events).len(), tuning().retries);
 }
+
+#[tokio::test]
+async fn an_answer_stopped_at_the_token_limit_is_flagged_truncated() {
+    for wire in wires() {
+        let text = String::from_utf8(wire.answer(&PARTS, false)).expect("utf-8");
+        // Each wire format's own way to say it stopped at max_tokens.
+        let cut = text
+            .replace("\"end_turn\"", "\"max_tokens\"")
+            .replace("\"finish_reason\":\"stop\"", "\"finish_reason\":\"length\"")
+            .replace(
+                "\"finishReason\":\"STOP\"",
+                "\"finishReason\":\"MAX_TOKENS\"",
+            );
+        assert_ne!(cut, text, "{}: the script has a stop reason", wire.name);
+        for (bytes, truncated) in [(text, false), (cut, true)] {
+            let server = WireServer::start().await;
+            server.play([Reply::stream(bytes)]);
+            let provider = wire.provider(&server, &tuning());
+            let (result, _) = complete(provider.as_ref(), wire.request(None)).await;
+            let completion = result.unwrap_or_else(|e| panic!("{}: {e}", wire.name));
+            assert_eq!(completion.truncated, truncated, "{}", wire.name);
+            assert_eq!(completion.text, PARTS.concat());
+        }
+    }
+}

@@ -323,6 +323,7 @@ impl StreamDecoder for Decoder {
             text,
             usage,
             model: self.model,
+            truncated: self.stop_reason.as_deref() == Some("max_tokens"),
         })
     }
 }

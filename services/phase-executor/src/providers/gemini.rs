@@ -222,7 +222,8 @@ impl StreamDecoder for Decoder {
             None => Err(sse::unfinished("a finishReason")),
             // Whole answers: done, or cut at the token limit (which the
             // schema check then reports).
-            Some("STOP" | "MAX_TOKENS" | "FINISH_REASON_UNSPECIFIED") => Ok(Answer {
+            Some(reason @ ("STOP" | "MAX_TOKENS" | "FINISH_REASON_UNSPECIFIED")) => Ok(Answer {
+                truncated: reason == "MAX_TOKENS",
                 text: self.text,
                 usage: self.usage,
                 model: self.model,

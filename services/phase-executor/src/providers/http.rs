@@ -210,6 +210,7 @@ impl<W: WireFormat> HttpProvider<W> {
             model: answer.model.unwrap_or_else(|| req.model.clone()),
             provider: self.name.clone(),
             offline: false,
+            truncated: answer.truncated,
         })
     }
 

@@ -119,6 +119,9 @@ pub struct Completion {
     pub provider: String,
     /// True when no real model was called, so UIs can label the output.
     pub offline: bool,
+    /// True when the model stopped at `max_tokens`, so the text may be cut
+    /// short (and JSON in it unfinished).
+    pub truncated: bool,
 }
 
 /// What a provider is, for listings and template validation.

@@ -90,6 +90,7 @@ impl Provider for OfflineProvider {
             model: Self::MODEL.to_owned(),
             provider: Self::NAME.to_owned(),
             offline: true,
+            truncated: false,
         })
     }
 }

@@ -294,6 +294,7 @@ impl StreamDecoder for Decoder {
             )));
         }
         Ok(Answer {
+            truncated: self.finish_reason.as_deref() == Some("length"),
             text: self.text,
             usage: self.usage,
             model: self.model,

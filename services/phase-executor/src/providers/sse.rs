@@ -24,6 +24,8 @@ pub struct Answer {
     pub usage: Usage,
     /// The model that answered, when the provider said.
     pub model: Option<String>,
+    /// Whether the model stopped at the token limit.
+    pub truncated: bool,
 }
 
 /// Reads one provider's stream events; one decoder per response.

@@ -132,6 +132,17 @@ impl Executor {
         &self.id
     }
 
+    /// The providers this executor calls, sorted: what a scheduler in the
+    /// same process lets templates name (`orchestra up` passes them on).
+    pub fn provider_names(&self) -> Vec<String> {
+        self.context
+            .providers
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The pools this executor leases for, one Lease stream each.
     pub fn pools(&self) -> &[Pool] {
         &self.pools

@@ -19,6 +19,7 @@ use orchestra_phase_executor::providers::settings::{ApiKey, Endpoint, ProviderSe
 use orchestra_phase_executor::{Config, Executor};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orchestra_proto::v1::provider_service_client::ProviderServiceClient;
 use orchestra_proto::v1::run_service_client::RunServiceClient;
 use orchestra_proto::v1::template_service_client::TemplateServiceClient;
 use serde_json::{Value, json};
@@ -79,6 +80,7 @@ struct Mesh {
     _dir: tempfile::TempDir,
     scheduler_url: String,
     artifacts_url: String,
+    executor_url: String,
     _services: Vec<tokio::task::JoinHandle<()>>,
     _background: Vec<Background>,
 }
@@ -133,12 +135,17 @@ impl Mesh {
             )],
         });
         let executor = Executor::new(&config).expect("executor");
+        assert_eq!(executor.provider_names(), ["anthropic", "offline"]);
         let executor_background = executor.start();
+        let mut routes = ServiceRoutes::new();
+        executor.add_routes(&mut routes);
+        let (executor_url, executor_task) = serve(routes).await;
         Mesh {
             _dir: dir,
             scheduler_url,
             artifacts_url,
-            _services: vec![store_task, scheduler_task],
+            executor_url,
+            _services: vec![store_task, scheduler_task, executor_task],
             _background: vec![scheduler_background, executor_background],
         }
     }
@@ -433,4 +440,28 @@ async fn an_answer_cut_at_max_tokens_says_so_when_it_breaks_the_schema() {
         "{}",
         phase.error
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_providers_shows_the_configured_ones_without_their_keys() {
+    let provider = WireServer::start().await;
+    let mesh = Mesh::start(&provider).await;
+    let listed = ProviderServiceClient::new(Mesh::channel(&mesh.executor_url))
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .expect("lists")
+        .into_inner();
+    let names: Vec<(&str, &str, bool)> = listed
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.label.as_str(), p.offline))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("anthropic", "Anthropic", false),
+            ("offline", "Offline (deterministic, no network)", true)
+        ]
+    );
+    assert!(!format!("{listed:?}").contains(KEY));
 }

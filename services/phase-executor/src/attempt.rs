@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestra_model::{Phase, PhaseKind, PromptRef, SchemaRef};
+use orchestra_model::{ModelSpec, Phase, PhaseKind, PromptRef, SchemaRef};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
@@ -207,34 +207,8 @@ async fn run_llm(
         }
         _ => prompt,
     };
-    let output_schema = spec
-        .output
-        .as_ref()
-        .and_then(|o| o.schema.as_ref())
-        .and_then(SchemaRef::inline)
-        .cloned();
-    let validator = output_schema
-        .as_ref()
-        .map(jsonschema::validator_for)
-        .transpose()
-        .map_err(|e| AttemptFailure::permanent(format!("output schema does not compile: {e}")))?;
-    // The phase's timeout ends the attempt (the worker drops it); retries
-    // inside a model call do not wait past it.
-    let deadline = u64::try_from(task.timeout_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
-    let request_max_tokens = model.max_tokens.unwrap_or(2048);
-    let request = CompletionRequest {
-        model: model.name.clone(),
-        system: spec.system.clone(),
-        prompt,
-        temperature: model.temperature.map(|t| t as f32),
-        max_tokens: request_max_tokens,
-        seed: task.seed,
-        output_schema,
-        deadline,
-    };
+    let (request, validator) = completion_request(task, spec, model, prompt)?;
+    let max_tokens = request.max_tokens;
     let (events, received) = mpsc::channel(256);
     let forwarder = tokio::spawn(forward_progress(
         ctx.tasks.clone(),
@@ -263,13 +237,50 @@ async fn run_llm(
     };
     let note = completion.truncated.then(|| {
         let note = format!(
-            "the model stopped at max_tokens ({}), so its answer may be cut short: raise the phase's model.max_tokens",
-            request_max_tokens
+            "the model stopped at max_tokens ({max_tokens}), so its answer may be cut short: raise the phase's model.max_tokens"
         );
         tracing::warn!("{note}");
         note
     });
     Ok((OutputContent::Text(completion.text), usage, note))
+}
+
+/// The model call an `llm` phase makes, and the validator of its output
+/// schema when it has one.
+fn completion_request(
+    task: &pb::Task,
+    spec: &Phase,
+    model: &ModelSpec,
+    prompt: String,
+) -> Result<(CompletionRequest, Option<jsonschema::Validator>), AttemptFailure> {
+    let output_schema = spec
+        .output
+        .as_ref()
+        .and_then(|o| o.schema.as_ref())
+        .and_then(SchemaRef::inline)
+        .cloned();
+    let validator = output_schema
+        .as_ref()
+        .map(jsonschema::validator_for)
+        .transpose()
+        .map_err(|e| AttemptFailure::permanent(format!("output schema does not compile: {e}")))?;
+    // The phase's timeout ends the attempt (the worker drops it); retries
+    // inside a model call do not wait past it.
+    let deadline = u64::try_from(task.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let request = CompletionRequest {
+        model: model.name.clone(),
+        system: spec.system.clone(),
+        prompt,
+        temperature: model.temperature.map(|t| t as f32),
+        max_tokens: model.max_tokens.unwrap_or(2048),
+        seed: task.seed,
+        output_schema,
+        deadline,
+    };
+    Ok((request, validator))
 }
 
 /// Sends model output to the scheduler in batches as it arrives. A retry

@@ -546,6 +546,8 @@ async fn a_normal_answer_streams_its_deltas_and_reports_usage_and_model() {
         assert_eq!(completion.model, wire.answered_by, "{}", wire.name);
         assert_eq!(completion.provider, wire.name);
         assert!(!completion.offline);
+        let first = completion.time_to_first_token.expect("a first token");
+        assert!(first <= completion.latency, "{}", wire.name);
         let requests = server.requests();
         assert_eq!(requests.len(), 1, "{}", wire.name);
         assert_eq!(requests[0].method, "POST");

@@ -324,6 +324,7 @@ impl StreamDecoder for Decoder {
             usage,
             model: self.model,
             truncated: self.stop_reason.as_deref() == Some("max_tokens"),
+            first_text_at: None,
         })
     }
 }

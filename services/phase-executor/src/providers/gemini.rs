@@ -227,6 +227,7 @@ impl StreamDecoder for Decoder {
                 text: self.text,
                 usage: self.usage,
                 model: self.model,
+                first_text_at: None,
             }),
             Some(other) => Err(ProviderError::BadRequest(format!(
                 "gemini stopped the answer: {other}"

@@ -25,6 +25,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
 
 use super::settings::{ApiKey, Endpoint};
 use super::sse::{self, StreamDecoder};
@@ -192,6 +193,7 @@ impl<W: WireFormat> HttpProvider<W> {
             .body(body)
             .send();
         let idle = self.tuning.idle_timeout;
+        let sent = tokio::time::Instant::now();
         let response = tokio::time::timeout(idle, send)
             .await
             .map_err(|_| ProviderError::Timeout(idle))?
@@ -211,6 +213,8 @@ impl<W: WireFormat> HttpProvider<W> {
             provider: self.name.clone(),
             offline: false,
             truncated: answer.truncated,
+            latency: sent.elapsed(),
+            time_to_first_token: answer.first_text_at.map(|at| at - sent),
         })
     }
 
@@ -292,8 +296,11 @@ impl<W: WireFormat> Provider for HttpProvider<W> {
     ) -> Result<Completion, ProviderError> {
         let streamed = AtomicBool::new(false);
         let deadline = req.deadline;
+        // One span per model call, retries inside it.
+        let span = tracing::info_span!("llm call", provider = %self.name, model = %req.model);
         let call = || self.call_once(&req, &events, &streamed);
-        call.retry(self.backoff())
+        let completion = call
+            .retry(self.backoff())
             .sleep(tokio::time::sleep)
             .when(ProviderError::is_retryable)
             .adjust(|error, planned| {
@@ -321,7 +328,21 @@ impl<W: WireFormat> Provider for HttpProvider<W> {
                     discarded,
                 });
             })
-            .await
+            .instrument(span.clone())
+            .await?;
+        span.in_scope(|| {
+            tracing::info!(
+                answered_by = %completion.model,
+                input_tokens = completion.usage.input_tokens,
+                cached_input_tokens = completion.usage.cached_input_tokens,
+                output_tokens = completion.usage.output_tokens,
+                latency_ms = completion.latency.as_millis() as u64,
+                first_token_ms = completion.time_to_first_token.map(|t| t.as_millis() as u64),
+                truncated = completion.truncated,
+                "model answered"
+            );
+        });
+        Ok(completion)
     }
 }
 

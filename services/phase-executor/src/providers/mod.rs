@@ -122,6 +122,11 @@ pub struct Completion {
     /// True when the model stopped at `max_tokens`, so the text may be cut
     /// short (and JSON in it unfinished).
     pub truncated: bool,
+    /// From sending the call that answered to its last byte (earlier failed
+    /// tries and their backoffs not included).
+    pub latency: Duration,
+    /// From sending the call that answered to its first text.
+    pub time_to_first_token: Option<Duration>,
 }
 
 /// What a provider is, for listings and template validation.

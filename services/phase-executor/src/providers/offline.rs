@@ -91,6 +91,8 @@ impl Provider for OfflineProvider {
             provider: Self::NAME.to_owned(),
             offline: true,
             truncated: false,
+            latency: std::time::Duration::ZERO,
+            time_to_first_token: None,
         })
     }
 }

@@ -298,6 +298,7 @@ impl StreamDecoder for Decoder {
             text: self.text,
             usage: self.usage,
             model: self.model,
+            first_text_at: None,
         })
     }
 }

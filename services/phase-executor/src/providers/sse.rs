@@ -26,6 +26,8 @@ pub struct Answer {
     pub model: Option<String>,
     /// Whether the model stopped at the token limit.
     pub truncated: bool,
+    /// When the first text arrived.
+    pub first_text_at: Option<tokio::time::Instant>,
 }
 
 /// Reads one provider's stream events; one decoder per response.
@@ -54,6 +56,7 @@ where
     B: AsRef<[u8]>,
     E: Display,
 {
+    let mut first_text_at = None;
     let mut stream = std::pin::pin!(watched(bytes, idle).eventsource());
     while let Some(next) = stream.next().await {
         let event = match next {
@@ -81,11 +84,14 @@ where
             && !delta.is_empty()
         {
             streamed.store(true, Ordering::Relaxed);
+            first_text_at.get_or_insert_with(tokio::time::Instant::now);
             // A caller that stopped listening still gets the answer.
             let _ = events.send(ProviderEvent::Delta(delta)).await;
         }
     }
-    decoder.finish()
+    let mut answer = decoder.finish()?;
+    answer.first_text_at = first_text_at;
+    Ok(answer)
 }
 
 /// Why reading the bytes of a stream stopped.

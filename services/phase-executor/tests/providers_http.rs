@@ -1023,3 +1023,25 @@ async fn an_answer_stopped_at_the_token_limit_is_flagged_truncated() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_server_that_does_not_stream_fails_at_once_saying_so() {
+    let wire = &wires()[3];
+    let server = WireServer::start().await;
+    // 200 with a whole JSON body: a server that ignores `stream: true`.
+    server.play([
+        Reply::status(200, "{\"choices\": [{\"message\": {\"content\": \"hi\"}}]}"),
+        Reply::stream(wire.answer(&PARTS, false)),
+    ]);
+    let provider = wire.provider(&server, &tuning());
+    let (result, _) = complete(provider.as_ref(), wire.request(None)).await;
+    let error = result.expect_err("fails");
+    assert!(matches!(error, ProviderError::BadRequest(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("without streaming (application/json)"),
+        "{error}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}

@@ -202,6 +202,25 @@ impl<W: WireFormat> HttpProvider<W> {
         if !status.is_success() {
             return Err(self.status_error(response).await);
         }
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("text/event-stream")
+            .to_owned();
+        if !content_type.starts_with("text/event-stream") {
+            // A server that ignores `stream: true` never will: no retry.
+            let body = read_limited(response).await;
+            let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let said = self
+                .wire
+                .error_message(&json)
+                .unwrap_or_else(|| body.chars().take(200).collect());
+            return Err(self.redacted(ProviderError::BadRequest(format!(
+                "{} answered without streaming ({content_type}): {said}",
+                self.name
+            ))));
+        }
         let decoder = self.wire.decoder(req);
         let answer = sse::read_answer(response.bytes_stream(), decoder, events, idle, streamed)
             .await

@@ -333,6 +333,65 @@ mod tests {
     }
 
     #[test]
+    fn an_error_chunk_mid_stream_fails_the_call() {
+        let mut decoder = OpenAi::new(OpenAiFlavour::OpenAi).decoder(&request());
+        let chunk = |data: Value| Event {
+            data: data.to_string(),
+            ..Event::default()
+        };
+        let added = decoder
+            .event(&chunk(
+                json!({"model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}),
+            ))
+            .expect("reads");
+        assert_eq!(added.as_deref(), Some("Hi"));
+        let error = decoder
+            .event(&chunk(
+                json!({"error": {"message": "The server had an error", "type": "server_error"}}),
+            ))
+            .expect_err("fails");
+        assert!(error.is_retryable(), "{error}");
+        assert!(
+            error.to_string().contains("The server had an error"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_a_permanent_failure() {
+        let mut decoder = OpenAi::new(OpenAiFlavour::OpenAi).decoder(&request());
+        for data in [
+            json!({"choices": [{"index": 0, "delta": {"refusal": "I can't help with that."}}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        ] {
+            decoder
+                .event(&Event {
+                    data: data.to_string(),
+                    ..Event::default()
+                })
+                .expect("reads");
+        }
+        let error = decoder.finish().expect_err("refused");
+        assert!(
+            !error.is_retryable() && error.to_string().contains("can't help"),
+            "{error}"
+        );
+    }
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            model: "gpt-4o".into(),
+            system: None,
+            prompt: "hi".into(),
+            temperature: None,
+            max_tokens: 64,
+            seed: 0,
+            output_schema: None,
+            deadline: None,
+        }
+    }
+
+    #[test]
     fn deepseek_gets_json_mode_and_the_schema_in_its_system_prompt() {
         let req = CompletionRequest {
             model: "deepseek-chat".into(),

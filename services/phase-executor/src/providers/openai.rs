@@ -6,7 +6,8 @@
 //! Request: `Authorization: Bearer` (omitted when a local server has no
 //! key); body `model`, `messages` (`system` then `user`), `stream`,
 //! `stream_options: {include_usage: true}` (a last chunk with empty
-//! `choices` carries the usage), `seed`, `temperature`, and the token
+//! `choices` carries the usage), `seed` (not DeepSeek, whose reference has
+//! none), `temperature`, and the token
 //! limit: `max_completion_tokens` for OpenAI (`max_tokens` is deprecated and
 //! refused by its reasoning models), `max_tokens` for the others.
 //! Structured output: `response_format: {type: "json_schema", json_schema:
@@ -87,10 +88,12 @@ impl WireFormat for OpenAi {
             "model": req.model,
             "stream": true,
             "stream_options": {"include_usage": true},
-            // The API takes a 64-bit integer; the top bit is dropped so no
-            // server reads a negative seed.
-            "seed": req.seed >> 1,
         });
+        // DeepSeek's reference has no seed. The others take a 64-bit
+        // integer; the top bit is dropped so no server reads it negative.
+        if self.flavour != OpenAiFlavour::DeepSeek {
+            body["seed"] = json!(req.seed >> 1);
+        }
         let limit = match self.flavour {
             OpenAiFlavour::OpenAi => "max_completion_tokens",
             _ => "max_tokens",
@@ -411,7 +414,7 @@ mod tests {
             .body;
         assert_eq!(body["response_format"], json!({"type": "json_object"}));
         assert_eq!(body["max_tokens"], 64);
-        assert_eq!(body["seed"], json!(u64::MAX >> 1));
+        assert!(body.get("seed").is_none());
         let system = body["messages"][0]["content"].as_str().expect("system");
         assert!(
             system.starts_with("Be brief.") && system.contains("JSON Schema"),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestra_model::{Phase, PhaseKind, PromptRef, SchemaRef};
+use orchestra_model::{ModelSpec, Phase, PhaseKind, PromptRef, SchemaRef};
 use orchestra_proto::v1 as pb;
 use orchestra_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orchestra_proto::v1::task_service_client::TaskServiceClient;
@@ -16,7 +16,8 @@ use tonic::transport::Channel;
 use crate::error::AttemptFailure;
 use crate::functions::{FunctionCall, registry};
 use crate::prompt::render_prompt;
-use crate::providers::{CompletionRequest, ProviderRegistry};
+use crate::providers::{CompletionRequest, ProviderEvent, ProviderRegistry};
+use crate::structured::{self, extract_json};
 use crate::worker::patiently;
 
 /// How often streamed model output is forwarded to the scheduler.
@@ -55,6 +56,9 @@ pub struct AttemptContext {
     pub tasks: TaskServiceClient<Channel>,
     /// The LLM providers.
     pub providers: Arc<ProviderRegistry>,
+    /// How many times a model is asked to repair an answer that breaks the
+    /// output schema before the attempt fails.
+    pub schema_repairs: u32,
 }
 
 /// Runs a leased task to its output.
@@ -66,11 +70,12 @@ pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, Atte
     let spec: Phase = serde_json::from_str(&task.phase_spec_json)
         .map_err(|e| AttemptFailure::permanent(format!("unreadable phase definition: {e}")))?;
     let inputs = read_inputs(ctx, task).await?;
-    let (value, usage) = match spec.kind {
-        PhaseKind::Function => (run_function(&spec, &inputs)?, None),
+    // A note on the output that explains a schema failure, if one follows.
+    let (value, usage, note) = match spec.kind {
+        PhaseKind::Function => (run_function(&spec, &inputs)?, None, None),
         PhaseKind::Llm => {
-            let (text, usage) = run_llm(ctx, task, &key, &spec, inputs).await?;
-            (text, Some(usage))
+            let (text, usage, note) = run_llm(ctx, task, &key, &spec, inputs).await?;
+            (text, Some(usage), note)
         }
         ref other => {
             return Err(AttemptFailure::permanent(format!(
@@ -80,9 +85,11 @@ pub async fn run(ctx: &AttemptContext, task: &pb::Task) -> Result<Produced, Atte
         }
     };
     let output = match &spec.output {
-        Some(output) => {
-            Some(store_output(ctx, &key, &output.name, output.schema.as_ref(), value).await?)
-        }
+        Some(output) => Some(
+            store_output(ctx, &key, &output.name, output.schema.as_ref(), value)
+                .await
+                .map_err(|failure| failure.noting(note.as_deref()))?,
+        ),
         None => None,
     };
     Ok(Produced { output, usage })
@@ -185,7 +192,7 @@ async fn run_llm(
     key: &pb::AttemptKey,
     spec: &Phase,
     mut inputs: Map<String, Value>,
-) -> Result<(OutputContent, pb::Usage), AttemptFailure> {
+) -> Result<(OutputContent, pb::Usage, Option<String>), AttemptFailure> {
     let model = spec
         .model
         .as_ref()
@@ -215,61 +222,102 @@ async fn run_llm(
         }
         _ => prompt,
     };
-    let output_schema = spec
-        .output
-        .as_ref()
-        .and_then(|o| o.schema.as_ref())
-        .and_then(SchemaRef::inline)
-        .cloned();
-    let request = CompletionRequest {
-        model: model.name.clone(),
-        system: spec.system.clone(),
-        prompt,
-        temperature: model.temperature.unwrap_or(0.0) as f32,
-        max_tokens: model.max_tokens.unwrap_or(2048),
-        seed: task.seed,
-        output_schema,
-    };
-    let (deltas, received) = mpsc::channel(256);
+    let (request, validator) = completion_request(task, spec, model, prompt)?;
+    let max_tokens = request.max_tokens;
+    let (events, received) = mpsc::channel(256);
     let forwarder = tokio::spawn(forward_progress(
         ctx.tasks.clone(),
         key.clone(),
         task.lease_id.clone(),
         received,
     ));
-    let completion = provider.complete(request, deltas).await;
-    // The sender is gone once `complete` returns; the forwarder drains and ends.
+    let completion = structured::complete_valid(
+        provider.as_ref(),
+        request,
+        validator.as_ref(),
+        ctx.schema_repairs,
+        &events,
+    )
+    .await;
+    // Once the last sender is gone the forwarder drains and ends.
+    drop(events);
     let _ = forwarder.await;
-    let completion = completion.map_err(|e| {
-        if e.is_retryable() {
-            AttemptFailure::transient(e.to_string())
-        } else {
-            AttemptFailure::permanent(e.to_string())
-        }
-    })?;
+    let (completion, usage) = completion?;
     let usage = pb::Usage {
-        input_tokens: i64::try_from(completion.usage.input_tokens).unwrap_or(i64::MAX),
-        output_tokens: i64::try_from(completion.usage.output_tokens).unwrap_or(i64::MAX),
+        input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
         provider: completion.provider.clone(),
         model: completion.model.clone(),
         offline: completion.offline,
     };
-    Ok((OutputContent::Text(completion.text), usage))
+    let note = completion.truncated.then(|| {
+        let note = format!(
+            "the model stopped at max_tokens ({max_tokens}), so its answer may be cut short: raise the phase's model.max_tokens"
+        );
+        tracing::warn!("{note}");
+        note
+    });
+    Ok((OutputContent::Text(completion.text), usage, note))
 }
 
-/// Sends model output to the scheduler in batches as it arrives.
+/// The model call an `llm` phase makes, and the validator of its output
+/// schema when it has one.
+fn completion_request(
+    task: &pb::Task,
+    spec: &Phase,
+    model: &ModelSpec,
+    prompt: String,
+) -> Result<(CompletionRequest, Option<jsonschema::Validator>), AttemptFailure> {
+    let output_schema = spec
+        .output
+        .as_ref()
+        .and_then(|o| o.schema.as_ref())
+        .and_then(SchemaRef::inline)
+        .cloned();
+    let validator = output_schema
+        .as_ref()
+        .map(jsonschema::validator_for)
+        .transpose()
+        .map_err(|e| AttemptFailure::permanent(format!("output schema does not compile: {e}")))?;
+    // The phase's timeout ends the attempt (the worker drops it); retries
+    // inside a model call do not wait past it.
+    let deadline = u64::try_from(task.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let request = CompletionRequest {
+        model: model.name.clone(),
+        system: spec.system.clone(),
+        prompt,
+        temperature: model.temperature.map(|t| t as f32),
+        max_tokens: model.max_tokens.unwrap_or(2048),
+        seed: task.seed,
+        output_schema,
+        deadline,
+    };
+    Ok((request, validator))
+}
+
+/// Sends model output to the scheduler in batches as it arrives. A retry
+/// that voids text already shown says so in the text, since watchers see
+/// the new answer follow the abandoned one.
 async fn forward_progress(
     mut tasks: TaskServiceClient<Channel>,
     key: pb::AttemptKey,
     lease_id: String,
-    mut received: mpsc::Receiver<String>,
+    mut received: mpsc::Receiver<ProviderEvent>,
 ) {
     let mut pending = String::new();
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tokio::select! {
-            delta = received.recv() => match delta {
-                Some(delta) => pending.push_str(&delta),
+            event = received.recv() => match event {
+                Some(ProviderEvent::Delta(delta)) => pending.push_str(&delta),
+                Some(ProviderEvent::Retrying { reason, discarded, .. }) => {
+                    if discarded {
+                        pending.push_str(&format!("\n\n[{reason}; starting over]\n\n"));
+                    }
+                }
                 None => break,
             },
             _ = ticker.tick() => {
@@ -300,24 +348,6 @@ async fn report(
         // Progress is a view of the work, not the work: losing some is fine.
         tracing::debug!(message = status.message(), "progress report dropped");
     }
-}
-
-/// The JSON inside a model's answer: the whole text, or the part between
-/// a ```json fence, or from the first `{` to the last `}`.
-fn extract_json(text: &str) -> Option<Value> {
-    if let Ok(value) = serde_json::from_str(text.trim()) {
-        return Some(value);
-    }
-    if let Some(start) = text.find("```json") {
-        let rest = &text[start + 7..];
-        if let Some(end) = rest.find("```")
-            && let Ok(value) = serde_json::from_str(rest[..end].trim())
-        {
-            return Some(value);
-        }
-    }
-    let (start, end) = (text.find('{')?, text.rfind('}')?);
-    serde_json::from_str(text.get(start..=end)?).ok()
 }
 
 async fn store_output(
@@ -384,23 +414,4 @@ async fn store_output(
         });
     }
     Ok(Output::Staged(reference))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_is_found_in_model_answers() {
-        assert_eq!(extract_json(r#"{"a":1}"#), Some(serde_json::json!({"a":1})));
-        assert_eq!(
-            extract_json("Here it is:\n```json\n{\"a\": 2}\n```\nDone."),
-            Some(serde_json::json!({"a":2}))
-        );
-        assert_eq!(
-            extract_json("so {\"a\": 3} it is"),
-            Some(serde_json::json!({"a":3}))
-        );
-        assert_eq!(extract_json("no json here"), None);
-    }
 }

@@ -32,6 +32,14 @@ impl AttemptFailure {
         }
     }
 
+    /// The same failure, its message followed by `note` when there is one.
+    pub fn noting(mut self, note: Option<&str>) -> Self {
+        if let Some(note) = note {
+            self.message = format!("{}; {note}", self.message);
+        }
+        self
+    }
+
     /// A failure a retry may fix (a provider outage, a store restart…).
     pub fn transient(message: impl Into<String>) -> Self {
         AttemptFailure {

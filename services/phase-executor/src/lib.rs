@@ -9,10 +9,14 @@
 //! - [`functions`]: the registry of deterministic functions a `function`
 //!   phase names: the generic JSON ones (`orchestra-functions`) and the
 //!   Backtrack example's (`orchestra-backtrack`).
+//! - [`structured`]: checks a model's answer against the output schema and
+//!   asks the model to repair it, with the violations, when it breaks it.
 //! - [`prompt`]: renders an `llm` phase's minijinja prompt over its inputs.
 //! - [`providers`]: the [`providers::Provider`] trait every LLM backend
-//!   implements, the retryable/permanent [`providers::ProviderError`], and the
-//!   offline provider that lets examples run with no key and no network.
+//!   implements, the retryable/permanent [`providers::ProviderError`], the
+//!   HTTP providers (Anthropic, OpenAI, DeepSeek, Gemini, OpenAI-compatible
+//!   servers) registered from the environment's keys, and the offline
+//!   provider that lets examples run with no key and no network.
 //! - [`grpc`]: the gRPC handlers (`grpc/provider_svc.rs`: ProviderService,
 //!   listing the providers).
 //!
@@ -26,6 +30,7 @@ pub mod functions;
 pub mod grpc;
 pub mod prompt;
 pub mod providers;
+pub mod structured;
 pub mod worker;
 
 use std::future::Future;
@@ -75,9 +80,16 @@ pub struct Executor {
 
 impl Executor {
     /// Prepares clients of the scheduler and the artifact store (connected on
-    /// first use, so start-up order does not matter). A URL that cannot be
-    /// used is [`Error::Config`], naming its variable.
+    /// first use, so start-up order does not matter) and the providers. A
+    /// URL or provider setting that cannot be used is [`Error::Config`],
+    /// naming its variable.
     pub fn new(config: &Config) -> Result<Executor, Error> {
+        let providers = match &config.providers {
+            Some(settings) => settings.clone(),
+            None => providers::settings::ProviderSettings::from_env()?,
+        };
+        let registry = providers.registry(&config.http_tuning())?;
+        tracing::debug!(providers = ?registry.names(), "providers configured");
         let bytes = config.message_limit().channel_bytes();
         let tasks = TaskServiceClient::new(orchestra_kit::channel::lazy(
             &config.scheduler_url,
@@ -95,7 +107,8 @@ impl Executor {
             context: attempt::AttemptContext {
                 artifacts,
                 tasks,
-                providers: Arc::new(providers::ProviderRegistry::with_offline()),
+                providers: Arc::new(registry),
+                schema_repairs: config.schema_repairs,
             },
             id: config.executor_id(),
             pools: vec![
@@ -117,6 +130,17 @@ impl Executor {
     /// ([`Pool::executor_id`]).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The providers this executor calls, sorted: what a scheduler in the
+    /// same process lets templates name (`orchestra up` passes them on).
+    pub fn provider_names(&self) -> Vec<String> {
+        self.context
+            .providers
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The pools this executor leases for, one Lease stream each.

@@ -157,10 +157,11 @@ async fn offline_variants_flow_through_score_preview_and_merge() {
                 model: "offline-1".into(),
                 system: None,
                 prompt: prompt.clone(),
-                temperature: 0.2,
+                temperature: Some(0.2),
                 max_tokens: 2048,
                 seed: run_seed * 31 + phase_index,
                 output_schema: Some(patch_schema.clone()),
+                deadline: None,
             };
             let completion = provider.complete(request, sender).await.expect("completes");
             variants

@@ -45,3 +45,26 @@ fn a_typo_in_a_variable_names_the_one_meant() {
         ],
     );
 }
+
+#[test]
+fn provider_settings_that_cannot_be_used_are_refused_by_name() {
+    let said = refused(
+        &[
+            ("ANTHROPIC_API_KEY", "sk-ant-startup-secret"),
+            ("ANTHROPIC_BASE_URL", "api.anthropic.com"),
+        ],
+        &["ANTHROPIC_BASE_URL", "http://", "`api.anthropic.com`"],
+    );
+    assert!(!said.contains("startup-secret"), "{said}");
+    refused(
+        &[("ORCHESTRA_PROVIDER_OLLAMA_URL", "http://127.0.0.1:11434/v1")],
+        &[
+            "ORCHESTRA_PROVIDER_OLLAMA_URL",
+            "ORCHESTRA_PROVIDER_<NAME>_BASE_URL",
+        ],
+    );
+    refused(
+        &[("ORCHESTRA_EXECUTOR_PROVIDER_CONCURRENCY", "0")],
+        &["ORCHESTRA_EXECUTOR_PROVIDER_CONCURRENCY", "at least 1"],
+    );
+}

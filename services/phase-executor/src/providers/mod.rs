@@ -7,10 +7,16 @@
 //! - [`offline`]: the deterministic, network-free provider the examples use
 //!   when no key is configured
 //! - [`generate`]: the seeded JSON Schema instance generator behind it
-//!
-//! HTTP providers (Anthropic, OpenAI, DeepSeek, Gemini, OpenAI-compatible
-//! servers) implement the same trait, map their status codes with
-//! [`ProviderError::from_http_status`], and register beside `offline`.
+//! - [`settings`]: which HTTP providers the environment configures
+//!   (`ANTHROPIC_API_KEY`, …), their keys kept secret
+//! - [`http`]: the one HTTP mechanism every model provider shares — a
+//!   provider is an [`http::WireFormat`] (how to write a request and read
+//!   its answer) run by [`http::HttpProvider`] (concurrency bound, retries
+//!   with backoff honouring `retry-after`, timeouts, key redaction)
+//! - [`sse`]: reads a streamed answer as server-sent events, incrementally
+//! - the wire formats: [`anthropic`] (Messages), [`openai`] (Chat
+//!   Completions: OpenAI, DeepSeek, any OpenAI-compatible server) and
+//!   [`gemini`] (`streamGenerateContent`)
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,8 +26,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub mod anthropic;
+pub mod gemini;
 pub mod generate;
+pub mod http;
 pub mod offline;
+pub mod openai;
+pub mod settings;
+pub mod sse;
 
 pub use offline::OfflineProvider;
 
@@ -35,8 +47,9 @@ pub struct CompletionRequest {
     pub system: Option<String>,
     /// The rendered user prompt.
     pub prompt: String,
-    /// Sampling temperature, passed through to providers that take one.
-    pub temperature: f32,
+    /// Sampling temperature; the provider's default when `None` (some
+    /// models, OpenAI's reasoning ones among them, refuse any other).
+    pub temperature: Option<f32>,
     /// Upper bound on output tokens.
     pub max_tokens: u32,
     /// The phase attempt's seed, derived from the run's seed; providers that
@@ -45,6 +58,10 @@ pub struct CompletionRequest {
     /// JSON Schema the output must satisfy; providers use their structured
     /// output mode when they have one. The executor validates regardless.
     pub output_schema: Option<serde_json::Value>,
+    /// When the attempt this call serves times out: retries do not wait
+    /// past it. Not part of what is asked, so never recorded.
+    #[serde(skip)]
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Token counts for one completion, as the provider reports them.
@@ -54,6 +71,39 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Tokens in the returned text.
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache
+    /// (billed lower), where the provider reports them.
+    pub cached_input_tokens: u64,
+}
+
+impl Usage {
+    /// The sum of two calls' usage: an attempt that repaired its output
+    /// used both.
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens + other.input_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+            cached_input_tokens: self.cached_input_tokens + other.cached_input_tokens,
+        }
+    }
+}
+
+/// What a provider reports while it works on a completion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderEvent {
+    /// Text the model produced, in order, as it arrived.
+    Delta(String),
+    /// The call failed in a way that may heal, and is sent again at `until`.
+    /// When `discarded` is true, text already streamed belongs to the failed
+    /// call: the new one starts over.
+    Retrying {
+        /// When the next call goes out.
+        until: std::time::SystemTime,
+        /// Why, for people (`rate limited by the provider`, …).
+        reason: String,
+        /// Whether deltas sent before this event are void.
+        discarded: bool,
+    },
 }
 
 /// A finished completion: the whole text, whatever was streamed before it.
@@ -69,6 +119,14 @@ pub struct Completion {
     pub provider: String,
     /// True when no real model was called, so UIs can label the output.
     pub offline: bool,
+    /// True when the model stopped at `max_tokens`, so the text may be cut
+    /// short (and JSON in it unfinished).
+    pub truncated: bool,
+    /// From sending the call that answered to its last byte (earlier failed
+    /// tries and their backoffs not included).
+    pub latency: Duration,
+    /// From sending the call that answered to its first text.
+    pub time_to_first_token: Option<Duration>,
 }
 
 /// What a provider is, for listings and template validation.
@@ -80,7 +138,8 @@ pub struct ProviderInfo {
     pub label: String,
     /// True for providers that call no model.
     pub offline: bool,
-    /// The model names it accepts.
+    /// The model names it accepts; empty when the provider decides (an
+    /// HTTP provider refuses an unknown model itself).
     pub models: Vec<String>,
 }
 
@@ -90,13 +149,15 @@ pub trait Provider: Send + Sync {
     /// Describes the provider.
     fn info(&self) -> ProviderInfo;
 
-    /// Streams text deltas into `deltas` as they arrive and returns the whole
-    /// completion. A closed `deltas` receiver is not an error: the completion
-    /// still finishes, because the caller may only want the final text.
+    /// Streams text deltas (and retries) into `events` as they happen and
+    /// returns the whole completion. A closed `events` receiver is not an
+    /// error: the completion still finishes, because the caller may only
+    /// want the final text. Dropping the future abandons the call (an HTTP
+    /// provider closes its connection).
     async fn complete(
         &self,
         req: CompletionRequest,
-        deltas: mpsc::Sender<String>,
+        events: mpsc::Sender<ProviderEvent>,
     ) -> Result<Completion, ProviderError>;
 }
 

@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 
 use super::generate::{Generator, Rng, fingerprint};
 use super::{
-    Completion, CompletionRequest, Provider, ProviderError, ProviderInfo, Usage, count_tokens,
+    Completion, CompletionRequest, Provider, ProviderError, ProviderEvent, ProviderInfo, Usage,
+    count_tokens,
 };
 
 /// Characters per streamed delta: small enough that watchers see text flow.
@@ -67,12 +68,13 @@ impl Provider for OfflineProvider {
     async fn complete(
         &self,
         req: CompletionRequest,
-        deltas: mpsc::Sender<String>,
+        events: mpsc::Sender<ProviderEvent>,
     ) -> Result<Completion, ProviderError> {
         let text = self.respond(&req)?;
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(CHUNK_CHARS) {
-            if deltas.send(chunk.iter().collect()).await.is_err() {
+            let delta = ProviderEvent::Delta(chunk.iter().collect());
+            if events.send(delta).await.is_err() {
                 // Nobody is listening any more; the caller still gets the text.
                 break;
             }
@@ -82,11 +84,15 @@ impl Provider for OfflineProvider {
             usage: Usage {
                 input_tokens: count_tokens(&input),
                 output_tokens: count_tokens(&text),
+                cached_input_tokens: 0,
             },
             text,
             model: Self::MODEL.to_owned(),
             provider: Self::NAME.to_owned(),
             offline: true,
+            truncated: false,
+            latency: std::time::Duration::ZERO,
+            time_to_first_token: None,
         })
     }
 }
@@ -165,10 +171,11 @@ mod tests {
             model: OfflineProvider::MODEL.to_owned(),
             system: None,
             prompt: prompt.to_owned(),
-            temperature: 0.2,
+            temperature: Some(0.2),
             max_tokens: 256,
             seed,
             output_schema: schema,
+            deadline: None,
         }
     }
 
@@ -183,8 +190,10 @@ mod tests {
             .await
             .expect("completes");
         let mut deltas = Vec::new();
-        while let Some(delta) = receiver.recv().await {
-            deltas.push(delta);
+        while let Some(event) = receiver.recv().await {
+            if let ProviderEvent::Delta(delta) = event {
+                deltas.push(delta);
+            }
         }
         (completion, deltas)
     }

@@ -23,6 +23,7 @@ use orchestra_kit::config::ConfigError;
 use orchestra_kit::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use orchestra_kit::server::ServiceRoutes;
 use orchestra_kit::web::WebConfig;
+use orchestra_phase_executor::providers::settings::ProviderSettings;
 use tokio::net::TcpListener;
 
 /// Why the all-in-one process could not start or stopped.
@@ -103,6 +104,10 @@ pub struct Options {
     /// The built web client's folder and the origins allowed to call from
     /// other sites; `None` reads them from `ORCHESTRA_WEB_*` on open.
     pub web: Option<WebConfig>,
+    /// The LLM providers the built-in executor calls, which templates may
+    /// then name; `None` reads them from the environment (`*_API_KEY`,
+    /// `ORCHESTRA_PROVIDER_*`) on open.
+    pub providers: Option<ProviderSettings>,
 }
 
 impl Options {
@@ -117,6 +122,7 @@ impl Options {
             executor_function_slots: orchestra_phase_executor::config::DEFAULT_FUNCTION_SLOTS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             web: None,
+            providers: None,
         }
     }
 
@@ -202,6 +208,20 @@ pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone,
     review_config.max_message_bytes = limit;
     scheduler_config.max_message_bytes = limit;
 
+    let executor = orchestra_phase_executor::Executor::new(&orchestra_phase_executor::Config {
+        slots: options.executor_slots.max(1),
+        function_slots: options.executor_function_slots.max(1),
+        max_message_bytes: limit,
+        providers: options.providers.clone(),
+        ..orchestra_phase_executor::Config::with_urls(&own_url, &own_url)
+    })
+    .map_err(|e| service_error("phase executor", e, &options))?;
+    // Templates may name every provider the built-in executor can call
+    // (those whose keys are in the environment).
+    if options.executor_slots > 0 {
+        scheduler_config.providers.extend(executor.provider_names());
+    }
+
     let artifacts = orchestra_artifact_store::ArtifactStore::open(&artifact_config)
         .await
         .map_err(|e| service_error("artifact store", e, &options))?;
@@ -211,13 +231,6 @@ pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone,
     let scheduler = orchestra_scheduler::Scheduler::open(&scheduler_config)
         .await
         .map_err(|e| service_error("scheduler", e, &options))?;
-    let executor = orchestra_phase_executor::Executor::new(&orchestra_phase_executor::Config {
-        slots: options.executor_slots.max(1),
-        function_slots: options.executor_function_slots.max(1),
-        max_message_bytes: limit,
-        ..orchestra_phase_executor::Config::with_urls(&own_url, &own_url)
-    })
-    .map_err(|e| service_error("phase executor", e, &options))?;
 
     let mut routes = ServiceRoutes::new();
     artifacts.add_routes(&mut routes);

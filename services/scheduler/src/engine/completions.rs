@@ -290,7 +290,7 @@ where
         Some(output) => Some(publish(artifacts.clone(), key, output).await?),
         None => None,
     };
-    c.set_task_state(key, task_state::DONE).await?;
+    tx.finish_task(key);
     tx.apply(index, PhaseEvent::Complete, "", None)?;
     tx.set_executor(index, None)?;
     if let Some(output) = &accepted {

@@ -405,7 +405,7 @@ impl Engine {
                 }
                 Lost::ExecutorGone => format!("executor {executor} disconnected"),
             };
-            c.set_task_state(&key, task_state::DONE).await?;
+            tx.finish_task(&key);
             let index = tx.index(&key.phase_id)?;
             // An executor that vanished or hung is not the phase's fault.
             let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts)

@@ -231,7 +231,7 @@ impl Engine {
             if let Some(raw) = &raw_output {
                 publish(artifacts, key, &Output::Staged(raw.clone())).await?;
             }
-            c.set_task_state(key, task_state::DONE).await?;
+            tx.finish_task(key);
             let max = i32::try_from(tx.spec(index)?.retry_policy().max_attempts).unwrap_or(1);
             let retry = retryable && key.attempt < max;
             Self::end_attempt(tx, index, error, retry)?;

@@ -59,12 +59,6 @@ pub trait TaskStore: Send {
         now: i64,
         deadline: i64,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
-    /// Sets a task's state.
-    fn set_task_state(
-        &mut self,
-        key: &TaskKey,
-        state: &str,
-    ) -> impl Future<Output = QueryResult<usize>> + Send;
     /// Moves every live lease's deadline to at least `until`: the time a
     /// database outage took does not count against leases, whose executors
     /// could not heartbeat meanwhile. Returns how many moved.
@@ -176,14 +170,6 @@ macro_rules! impl_task_store {
                 .prepared()
                 .execute(self)
                 .await
-            }
-
-            async fn set_task_state(&mut self, key: &TaskKey, state: &str) -> QueryResult<usize> {
-                diesel::update(tasks::table.find((&key.run_id, &key.phase_id, key.attempt)))
-                    .set(tasks::state.eq(state))
-                    .prepared()
-                    .execute(self)
-                    .await
             }
 
             async fn pause_leases(&mut self, until: i64) -> QueryResult<usize> {

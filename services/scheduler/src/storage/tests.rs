@@ -295,7 +295,11 @@ async fn a_task_is_leased_once_and_its_lease_ends(db: &TestDb) {
                 .await?
                 .is_empty()
         );
-        assert_eq!(c.set_task_state(&p, task_state::DONE).await?, 1);
+        c.write_run(RunWrite {
+            finished: vec![p.clone()],
+            ..RunWrite::default()
+        })
+        .await?;
         assert!(c.expired_leases(10_000, 10).await?.is_empty());
         Ok(())
     });

@@ -21,6 +21,7 @@ use orchestra_db::prepared::PrepareDsl;
 use super::changes::{CHANGES_CHANNEL, Change};
 use super::models::{EventRow, PhaseRow, RunHead, RunRow, TaskRow, task_state};
 use super::schema::{events, phases, runs, tasks};
+use super::tasks::TaskKey;
 
 /// Rows per statement, inside both backends' limits on bound values
 /// (SQLite's is 32,766; a phase row binds 14).
@@ -43,6 +44,8 @@ pub struct RunWrite {
     pub run: Option<RunHead>,
     /// Events appended to the run's log.
     pub events: Vec<EventRow>,
+    /// Attempts whose tasks are done.
+    pub finished: Vec<TaskKey>,
     /// The run and the phases whose queued or leased tasks are withdrawn,
     /// before the new tasks below go in.
     pub withdrawn: Vec<(String, String)>,
@@ -71,6 +74,7 @@ impl WriteRun for AsyncPgConnection {
             phases: changed,
             run,
             events: new_events,
+            finished,
             withdrawn,
             tasks: new_tasks,
             outbox,
@@ -123,6 +127,12 @@ impl WriteRun for AsyncPgConnection {
                     diesel::insert_into(events::table).values(chunk),
                     chunk.len(),
                 ));
+            }
+            for key in &finished {
+                first.push(Box::pin(diesel_async::RunQueryDsl::execute(
+                    finish(key).prepared(),
+                    &mut &*conn,
+                )));
             }
             for (run_id, phase_id) in &withdrawn {
                 first.push(Box::pin(diesel_async::RunQueryDsl::execute(
@@ -217,6 +227,9 @@ fn write_sqlite(conn: &mut SqliteConnection, write: RunWrite) -> QueryResult<()>
             .values(chunk)
             .execute(conn)?;
     }
+    for key in &write.finished {
+        finish(key).prepared().execute(conn)?;
+    }
     for (run_id, phase_id) in &write.withdrawn {
         withdraw(run_id, phase_id).prepared().execute(conn)?;
     }
@@ -243,6 +256,18 @@ fn update_run(
         runs::updated_at.eq(head.updated_at),
         runs::phase_tally.eq(&head.phase_tally),
     ))
+}
+
+/// Marks an attempt's task done.
+fn finish(
+    key: &TaskKey,
+) -> impl diesel::query_builder::QueryFragment<diesel::pg::Pg>
++ diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>
++ diesel::query_builder::QueryId
++ Send
++ '_ {
+    diesel::update(tasks::table.find((&key.run_id, &key.phase_id, key.attempt)))
+        .set(tasks::state.eq(task_state::DONE))
 }
 
 /// Withdraws a phase's queued or leased tasks.

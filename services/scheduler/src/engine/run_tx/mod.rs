@@ -41,6 +41,7 @@ use crate::storage::changes::Change;
 use crate::storage::models::{EventRow, PhaseRow, RunHead, RunRow, TaskRow};
 use crate::storage::phases::PhaseStore;
 use crate::storage::runs::{RunLock, RunStore};
+use crate::storage::tasks::TaskKey;
 use crate::storage::writes::{RunWrite, WriteRun};
 
 pub use handoffs::{CLOSE_HUMAN_TASK, OPEN_HUMAN_TASK};
@@ -94,6 +95,8 @@ pub struct RunTx {
     candidates: BTreeSet<usize>,
     new_tasks: Vec<TaskRow>,
     withdrawn: BTreeSet<String>,
+    /// Attempts whose tasks end (done) with this change.
+    finished: Vec<TaskKey>,
     outbox: Vec<Message>,
 }
 
@@ -246,6 +249,7 @@ impl RunTx {
             candidates: BTreeSet::new(),
             new_tasks: Vec::new(),
             withdrawn: BTreeSet::new(),
+            finished: Vec::new(),
             outbox: Vec::new(),
         })
     }
@@ -415,6 +419,12 @@ impl RunTx {
         Ok(())
     }
 
+    /// Marks an attempt's task done on save: its report was applied (or
+    /// its lease ended), so nothing leases or reports it again.
+    pub fn finish_task(&mut self, key: &TaskKey) {
+        self.finished.push(key.clone());
+    }
+
     /// Withdraws a phase's queued or leased task on save.
     pub fn withdraw_task(&mut self, index: usize) -> Result<()> {
         let phase_id = self.phase(index)?.phase_id.clone();
@@ -491,6 +501,7 @@ impl RunTx {
                 .iter()
                 .map(|phase_id| (self.run.id.clone(), phase_id.clone()))
                 .collect(),
+            finished: self.finished,
             tasks: self.new_tasks,
             outbox: self.outbox,
             ..RunWrite::default()

@@ -52,7 +52,9 @@ it("shows a run's phases changing live until all have completed", async () => {
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 
   const navigated = Date.now();
-  await page.goto(up.url);
+  // The URL `orchestra up` printed is the one a person opens.
+  expect(up.browserUrl).toBe(`${up.url}/`);
+  await page.goto(up.browserUrl);
   await page.getByTestId("run-row").first().waitFor({ timeout: WAIT_MS });
   console.log(`runs list shown ${Date.now() - navigated} ms after navigation`);
   await page.screenshot({ path: join(SHOTS, "web-e2e-runs.png") });

@@ -34,6 +34,8 @@ phases:
 /** A running (or stopped) `orchestra up`. */
 export class Up {
   readonly url: string;
+  /** The URL `orchestra up` printed for a browser to open (its last line). */
+  browserUrl = "";
   private child: ChildProcess | null = null;
   private output = "";
 
@@ -66,11 +68,12 @@ export class Up {
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     this.child = child;
     const deadline = Date.now() + 30_000;
-    while (!this.output.includes("orchestra is up")) {
+    while (!/open in a browser: +(\S+)\n/.test(this.output)) {
       if (child.exitCode !== null) throw new Error(`orchestra up exited (${child.exitCode}):\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`orchestra up did not come up:\n${this.output}`);
       await new Promise((done) => setTimeout(done, 50));
     }
+    this.browserUrl = /open in a browser: +(\S+)\n/.exec(this.output)?.[1] ?? "";
   }
 
   /** Stops the process (SIGTERM, as Ctrl-C would) and waits for it to exit. */

@@ -102,6 +102,39 @@ export class Up {
     return started.run.id;
   }
 
+  /** Applies the Backtrack example and starts a run of it; returns the run's id. */
+  startBacktrack(): string {
+    this.cli("template", "apply", join(repo, "examples/backtrack/template.yaml"));
+    return this.cli("run", "start", "backtrack-ui-patch").trim().split("\n")[0].trim();
+  }
+
+  /** Applies a template given as YAML text and starts a run of it; returns the run's id. */
+  startTemplate(name: string, yaml: string): string {
+    const file = join(this.dir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    this.cli("template", "apply", file);
+    return this.cli("run", "start", name).trim().split("\n")[0].trim();
+  }
+
+  /** The id of the open human task of a run's phase, once there is one. */
+  async task(runId: string, phaseId: string): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const inbox = JSON.parse(this.cli("--output", "json", "inbox")) as {
+        tasks: { id: string; key: { runId: string; phaseId: string } }[];
+      };
+      const found = inbox.tasks.find((t) => t.key.runId === runId && t.key.phaseId === phaseId);
+      if (found) return found.id;
+      if (Date.now() > deadline) throw new Error(`no task for ${runId}/${phaseId}`);
+      await new Promise((done) => setTimeout(done, 200));
+    }
+  }
+
+  /** The Backtrack example's context form, filled in. */
+  static backtrackContext(): string {
+    return join(repo, "examples/backtrack/inputs/context.json");
+  }
+
   /** What the process printed, for a failure's message. */
   log(): string {
     return this.output;

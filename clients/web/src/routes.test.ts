@@ -1,0 +1,12 @@
+import { describe, expect, it } from "vitest";
+
+import { routeOf } from "./App.js";
+
+describe("routes", () => {
+  it("reads the page from the hash", () => {
+    expect(routeOf("")).toEqual({ page: "runs" });
+    expect(routeOf("#/")).toEqual({ page: "runs" });
+    expect(routeOf("#/runs/r%201")).toEqual({ page: "run", runId: "r 1" });
+    expect(routeOf("#/nowhere")).toEqual({ page: "runs" });
+  });
+});

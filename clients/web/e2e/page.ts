@@ -29,6 +29,9 @@ export async function launch(): Promise<Browser> {
 export async function watchedPage(browser: Browser, problems: string[], width = 1440, height = 900): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height } });
   page.on("console", (message) => {
+    // A preview frame's own refusals (its policy blocking an image from the
+    // network) are the sandbox working, not the page's faults.
+    if (message.location().url === "about:srcdoc") return;
     if (message.type() === "error" || message.type() === "warning") problems.push(`${message.type()}: ${message.text()}`);
   });
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));

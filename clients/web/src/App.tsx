@@ -1,21 +1,49 @@
 /**
  * The page's frame and its routes, kept in the URL's hash so the server
- * only ever serves `/`: `#/` lists the runs, `#/runs/ID` shows one.
+ * only ever serves `/`: `#/` lists the runs, `#/runs/ID` shows one,
+ * `#/inbox` lists the open human tasks and `#/tasks/ID` is one of them.
+ * The inbox is followed for as long as the page is open, so the
+ * navigation's count is always live.
  */
-import { useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useState } from "react";
 
 import { ClientsContext, createClients, grpcWebTransport, serverUrl } from "./api/clients.js";
+import { followInbox } from "./inbox/followInbox.js";
+import { InboxPage } from "./inbox/InboxPage.js";
+import { inboxStore, useInbox } from "./inbox/inboxStore.js";
 import { RunPage } from "./views/RunPage.js";
 import { RunsList } from "./views/RunsList.js";
 
+// The form generator and the review workbench load when a task is opened,
+// so the runs pages stay small.
+const TaskPage = lazy(() => import("./tasks/TaskPage.js"));
+
 /** Where the page is. */
-export type Route = { page: "runs" } | { page: "run"; runId: string };
+export type Route = { page: "runs" } | { page: "run"; runId: string } | { page: "inbox" } | { page: "task"; taskId: string };
 
 /** The route a hash names; anything unknown is the runs list. */
 export function routeOf(hash: string): Route {
   const run = /^#\/runs\/([^/]+)/.exec(hash);
   if (run) return { page: "run", runId: decodeURIComponent(run[1]) };
+  const task = /^#\/tasks\/([^/]+)/.exec(hash);
+  if (task) return { page: "task", taskId: decodeURIComponent(task[1]) };
+  if (/^#\/inbox\/?$/.test(hash)) return { page: "inbox" };
   return { page: "runs" };
+}
+
+function InboxLink({ current }: { current: boolean }) {
+  const count = useInbox((s) => s.tasks.size);
+  const loaded = useInbox((s) => s.loaded);
+  return (
+    <a href="#/inbox" aria-current={current ? "page" : undefined} data-testid="nav-inbox">
+      Inbox{" "}
+      {loaded && (
+        <span className={`count${count > 0 ? " waiting" : ""}`} aria-label={`${count} open task${count === 1 ? "" : "s"}`}>
+          {count}
+        </span>
+      )}
+    </a>
+  );
 }
 
 /** The whole page. */
@@ -27,6 +55,11 @@ export function App() {
     window.addEventListener("hashchange", onChange);
     return () => window.removeEventListener("hashchange", onChange);
   }, []);
+  useEffect(() => {
+    const abort = new AbortController();
+    void followInbox(clients.review, inboxStore, abort.signal);
+    return () => abort.abort();
+  }, [clients]);
   return (
     <ClientsContext.Provider value={clients}>
       <div className="app">
@@ -34,12 +67,20 @@ export function App() {
           <a href="#/" className="brand">
             Orchestra
           </a>
-          <a href="#/" aria-current={route.page === "runs" ? "page" : undefined}>
+          <a href="#/" aria-current={route.page === "runs" || route.page === "run" ? "page" : undefined}>
             Runs
           </a>
+          <InboxLink current={route.page === "inbox" || route.page === "task"} />
         </nav>
         <main>
-          {route.page === "run" ? <RunPage key={route.runId} runId={route.runId} /> : <RunsList client={clients.runs} />}
+          {route.page === "run" && <RunPage key={route.runId} runId={route.runId} />}
+          {route.page === "runs" && <RunsList client={clients.runs} />}
+          {route.page === "inbox" && <InboxPage />}
+          {route.page === "task" && (
+            <Suspense fallback={<div className="page-message">Loading…</div>}>
+              <TaskPage key={route.taskId} taskId={route.taskId} />
+            </Suspense>
+          )}
         </main>
       </div>
     </ClientsContext.Provider>

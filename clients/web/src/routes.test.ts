@@ -7,6 +7,8 @@ describe("routes", () => {
     expect(routeOf("")).toEqual({ page: "runs" });
     expect(routeOf("#/")).toEqual({ page: "runs" });
     expect(routeOf("#/runs/r%201")).toEqual({ page: "run", runId: "r 1" });
+    expect(routeOf("#/inbox")).toEqual({ page: "inbox" });
+    expect(routeOf("#/tasks/t1")).toEqual({ page: "task", taskId: "t1" });
     expect(routeOf("#/nowhere")).toEqual({ page: "runs" });
   });
 });

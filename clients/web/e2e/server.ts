@@ -88,7 +88,7 @@ export class Up {
 
   /** Runs the CLI against this server and returns its standard output. */
   cli(...args: string[]): string {
-    return execFileSync(ORCHESTRA_BIN, ["--server", this.url, ...args], { encoding: "utf8" });
+    return execFileSync(ORCHESTRA_BIN, ["--server", this.url, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   }
 
   /** Applies {@link DIAMOND} and starts a run of it whose phases each wait for `run continue`. */

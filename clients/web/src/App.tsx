@@ -49,9 +49,10 @@ function InboxLink({ current }: { current: boolean }) {
 /** The whole page. */
 export function App() {
   const clients = useMemo(() => createClients(grpcWebTransport(serverUrl())), []);
-  const [route, setRoute] = useState(() => routeOf(window.location.hash));
+  const [hash, setHash] = useState(() => window.location.hash);
+  const route = useMemo(() => routeOf(hash), [hash]);
   useEffect(() => {
-    const onChange = () => setRoute(routeOf(window.location.hash));
+    const onChange = () => setHash(window.location.hash);
     window.addEventListener("hashchange", onChange);
     return () => window.removeEventListener("hashchange", onChange);
   }, []);
@@ -74,7 +75,7 @@ export function App() {
         </nav>
         <main>
           {route.page === "run" && <RunPage key={route.runId} runId={route.runId} />}
-          {route.page === "runs" && <RunsList client={clients.runs} />}
+          {route.page === "runs" && <RunsList hash={hash} />}
           {route.page === "inbox" && <InboxPage />}
           {route.page === "task" && (
             <Suspense fallback={<div className="page-message">Loading…</div>}>

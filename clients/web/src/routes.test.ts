@@ -10,5 +10,6 @@ describe("routes", () => {
     expect(routeOf("#/inbox")).toEqual({ page: "inbox" });
     expect(routeOf("#/tasks/t1")).toEqual({ page: "task", taskId: "t1" });
     expect(routeOf("#/nowhere")).toEqual({ page: "runs" });
+    expect(routeOf("#/?state=failed")).toEqual({ page: "runs" });
   });
 });

@@ -68,12 +68,19 @@ it("shows a run's phases changing live until all have completed", async () => {
   for (const text of ["Gather", "function", "ready", "not run yet"]) expect(gather).toContain(text);
   await page.screenshot({ path: join(SHOTS, "web-e2e-before.png") });
 
-  // Each phase waits for `run continue` (--manual): move it on, watch the page.
-  for (const phase of ["a", "b", "c", "d"]) {
-    await expectState(page, phase, "ready");
-    up.cli("run", "continue", runId, phase);
-    await expectState(page, phase, "completed");
-  }
+  // Each phase waits to be continued (--manual): a from its panel, b and c
+  // together from the top bar, d with the CLI; the page shows each move.
+  await node(page, "a").click();
+  await page.getByRole("button", { name: "Continue this phase" }).click();
+  await expectState(page, "a", "completed");
+  await expectState(page, "b", "ready");
+  await expectState(page, "c", "ready");
+  await page.getByRole("button", { name: "Continue 2 ready phases" }).click();
+  await expectState(page, "b", "completed");
+  await expectState(page, "c", "completed");
+  await expectState(page, "d", "ready");
+  up.cli("run", "continue", runId, "d");
+  await expectState(page, "d", "completed");
   await page.getByTestId("run-status").getByText("completed").waitFor({ timeout: WAIT_MS });
   const joined = await node(page, "d").innerText();
   for (const text of ["Join", "function", "completed", "attempt 1"]) expect(joined).toContain(text);

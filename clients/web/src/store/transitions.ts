@@ -87,6 +87,9 @@ const FINISHED_PHASE_STATES = new Set<PhaseState>([
   PhaseState.CANCELLED,
 ]);
 
+/** States a phase is shown in before a ContinuePhase response's state. */
+const BEFORE_CONTINUE = new Set<PhaseState>([PhaseState.UNSPECIFIED, PhaseState.BLOCKED, PhaseState.READY]);
+
 /** Whether a run can change no more (its event stream then ends). */
 export function isRunFinished(status: RunStatus): boolean {
   return (
@@ -230,8 +233,15 @@ export function reduceActionResponse(state: RunViewState, response: ActionRespon
     case "orchestra.v1.ContinuePhaseResponse": {
       const phase = response.phase;
       if (!phase) return state;
+      // The response says where the phase stood when it was continued
+      // (QUEUED); events that came first may already have carried it past
+      // that, and must not be undone. Only a phase still shown before it
+      // (blocked or ready), or an older attempt, takes the response.
       const phases = updatePhase(snapshot.phases, phase.id, (current) =>
-        phase.attempt >= current.attempt ? phase : current,
+        phase.attempt > current.attempt ||
+        (phase.attempt === current.attempt && BEFORE_CONTINUE.has(current.state))
+          ? phase
+          : current,
       );
       return phases === snapshot.phases ? state : { ...state, snapshot: { ...snapshot, phases } };
     }

@@ -20,7 +20,7 @@ import { Timeline } from "./Timeline.js";
 const NODE_TYPES: NodeTypes = { phase: PhaseNode };
 
 /** Nodes are never drawn larger than their natural size, however few. */
-const FIT_VIEW = { padding: 0.12, maxZoom: 1 };
+const FIT_VIEW = { padding: 0.12, maxZoom: 1, minZoom: 0.1 };
 
 /**
  * Fits the graph to its pane again when the graph's shape or the pane's
@@ -78,6 +78,7 @@ export function RunPage({ runId }: { runId: string }) {
             nodesConnectable={false}
             fitView
             fitViewOptions={FIT_VIEW}
+            minZoom={0.1}
             colorMode="system"
             proOptions={{ hideAttribution: true }}
           >

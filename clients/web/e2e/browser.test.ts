@@ -120,3 +120,34 @@ it("serves the built client at / on the services' port", async () => {
   expect(response.status).toBe(200);
   expect(await response.text()).toContain('<div id="root">');
 });
+
+it("reconnects by itself when the server restarts mid-run, and shows every event once", async () => {
+  const runId = up.startManualDiamond();
+  const problems: string[] = [];
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  await page.goto(`${up.url}/#/runs/${runId}`);
+  await expectState(page, "a", "ready");
+  up.cli("run", "continue", runId, "a");
+  await expectState(page, "a", "completed");
+
+  await up.stop();
+  await page.getByTestId("connection").getByText("reconnecting…").waitFor({ timeout: WAIT_MS });
+  await page.getByRole("alert").getByText("The server cannot be reached").waitFor();
+  expect(await page.getByRole("button", { name: "Cancel run…" }).isDisabled()).toBe(true);
+  await page.screenshot({ path: join(SHOTS, "web-e2e-reconnecting.png") });
+  await up.startAgain();
+  await page.getByTestId("connection").getByText("live").waitFor({ timeout: WAIT_MS });
+  for (const phase of ["b", "c", "d"]) {
+    await expectState(page, phase, "ready");
+    up.cli("run", "continue", runId, phase);
+    await expectState(page, phase, "completed");
+  }
+  await page.getByTestId("run-status").getByText("completed").waitFor({ timeout: WAIT_MS });
+  // The timeline holds each event once, 1 to the last, in order.
+  const seqs = (await page.getByTestId("timeline").locator("li").evaluateAll((items) => items.map((li) => Number(li.getAttribute("data-seq")))));
+  expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  expect(seqs.length).toBeGreaterThan(10);
+  expect(problems).toEqual([]);
+  await page.close();
+});

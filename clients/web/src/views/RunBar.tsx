@@ -51,6 +51,8 @@ export function RunBar() {
   const look = runLook(run.status);
   const finished = isRunFinished(run.status);
   const continuable = !run.autoAdvance && !finished ? ready : [];
+  // While the connection is down an action could not be seen to land.
+  const offline = connection === "error" || connection === "connecting";
 
   const act = async (action: () => Promise<void>) => {
     setBusy(true);
@@ -90,7 +92,7 @@ export function RunBar() {
       </span>
       <span className="run-actions">
         {continuable.length > 0 && (
-          <button type="button" disabled={busy} onClick={() => void continueReady()}>
+          <button type="button" disabled={busy || offline} onClick={() => void continueReady()}>
             Continue {continuable.length} ready phase{continuable.length === 1 ? "" : "s"}
           </button>
         )}
@@ -105,7 +107,7 @@ export function RunBar() {
               </button>
             </>
           ) : (
-            <button type="button" disabled={busy} onClick={() => setConfirming(true)}>
+            <button type="button" disabled={busy || offline} onClick={() => setConfirming(true)}>
               Cancel run…
             </button>
           ))}
@@ -118,6 +120,12 @@ export function RunBar() {
       <span className={`connection connection-${connection}`} data-testid="connection" role="status">
         {CONNECTION_LABELS[connection]}
       </span>
+      {connection === "error" && (
+        <div className="offline-banner" role="alert">
+          The server cannot be reached. This page reconnects by itself and catches up on everything that happened meanwhile;
+          actions wait until it is back.
+        </div>
+      )}
     </header>
   );
 }

@@ -11,6 +11,7 @@ import { ClientsContext, createClients, grpcWebTransport, serverUrl } from "./ap
 import { followInbox } from "./inbox/followInbox.js";
 import { InboxPage } from "./inbox/InboxPage.js";
 import { inboxStore, useInbox } from "./inbox/inboxStore.js";
+import { TemplatesPage } from "./templates/TemplatesPage.js";
 import { RunPage } from "./views/RunPage.js";
 import { RunsList } from "./views/RunsList.js";
 
@@ -18,8 +19,18 @@ import { RunsList } from "./views/RunsList.js";
 // so the runs pages stay small.
 const TaskPage = lazy(() => import("./tasks/TaskPage.js"));
 
+const TemplatePage = lazy(() => import("./templates/TemplatePage.js"));
+const TemplateEditor = lazy(() => import("./templates/TemplateEditor.js"));
+
 /** Where the page is. */
-export type Route = { page: "runs" } | { page: "run"; runId: string } | { page: "inbox" } | { page: "task"; taskId: string };
+export type Route =
+  | { page: "runs" }
+  | { page: "run"; runId: string }
+  | { page: "inbox" }
+  | { page: "task"; taskId: string }
+  | { page: "templates" }
+  | { page: "template"; name: string }
+  | { page: "edit"; name: string };
 
 /** The route a hash names; anything unknown is the runs list. */
 export function routeOf(hash: string): Route {
@@ -28,6 +39,11 @@ export function routeOf(hash: string): Route {
   const task = /^#\/tasks\/([^/]+)/.exec(hash);
   if (task) return { page: "task", taskId: decodeURIComponent(task[1]) };
   if (/^#\/inbox\/?$/.test(hash)) return { page: "inbox" };
+  const edit = /^#\/templates\/([^/]+)\/edit$/.exec(hash);
+  if (edit) return { page: "edit", name: edit[1] === "new" ? "" : decodeURIComponent(edit[1]) };
+  const template = /^#\/templates\/([^/]+)$/.exec(hash);
+  if (template) return { page: "template", name: decodeURIComponent(template[1]) };
+  if (/^#\/templates\/?$/.test(hash)) return { page: "templates" };
   return { page: "runs" };
 }
 
@@ -71,17 +87,24 @@ export function App() {
           <a href="#/" aria-current={route.page === "runs" || route.page === "run" ? "page" : undefined}>
             Runs
           </a>
+          <a
+            href="#/templates"
+            aria-current={route.page === "templates" || route.page === "template" || route.page === "edit" ? "page" : undefined}
+          >
+            Templates
+          </a>
           <InboxLink current={route.page === "inbox" || route.page === "task"} />
         </nav>
         <main>
           {route.page === "run" && <RunPage key={route.runId} runId={route.runId} />}
           {route.page === "runs" && <RunsList hash={hash} />}
           {route.page === "inbox" && <InboxPage />}
-          {route.page === "task" && (
-            <Suspense fallback={<div className="page-message">Loading…</div>}>
-              <TaskPage key={route.taskId} taskId={route.taskId} />
-            </Suspense>
-          )}
+          <Suspense fallback={<div className="page-message">Loading…</div>}>
+            {route.page === "task" && <TaskPage key={route.taskId} taskId={route.taskId} />}
+            {route.page === "template" && <TemplatePage key={route.name} name={route.name} />}
+            {route.page === "edit" && <TemplateEditor key={route.name} name={route.name} />}
+          </Suspense>
+          {route.page === "templates" && <TemplatesPage />}
         </main>
       </div>
     </ClientsContext.Provider>

@@ -11,5 +11,9 @@ describe("routes", () => {
     expect(routeOf("#/tasks/t1")).toEqual({ page: "task", taskId: "t1" });
     expect(routeOf("#/nowhere")).toEqual({ page: "runs" });
     expect(routeOf("#/?state=failed")).toEqual({ page: "runs" });
+    expect(routeOf("#/templates")).toEqual({ page: "templates" });
+    expect(routeOf("#/templates/backtrack-ui-patch")).toEqual({ page: "template", name: "backtrack-ui-patch" });
+    expect(routeOf("#/templates/backtrack-ui-patch/edit")).toEqual({ page: "edit", name: "backtrack-ui-patch" });
+    expect(routeOf("#/templates/new/edit")).toEqual({ page: "edit", name: "" });
   });
 });

@@ -3,7 +3,9 @@
  * the time since the run started; an event of a phase selects it. Follows
  * the newest event while the reader is at the bottom.
  */
-import { useEffect, useMemo, useRef } from "react";
+import { memo, useEffect, useMemo, useRef } from "react";
+
+import type { RunEvent } from "../gen/orchestra/v1/run_pb.js";
 
 import { describeEvent } from "../store/describe.js";
 import { useRunStore } from "../store/runStore.js";
@@ -18,6 +20,36 @@ function clock(ms: number): string {
   const two = (n: number) => String(n).padStart(2, "0");
   return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, "0")}`;
 }
+
+/** One event's row; drawn again only when its own props change. */
+const TimelineRow = memo(function TimelineRow({
+  event,
+  title,
+  created,
+  onSelect,
+}: {
+  event: RunEvent;
+  title: string;
+  created: number | undefined;
+  onSelect: (phaseId: string | null) => void;
+}) {
+  const line = describeEvent(event, () => title);
+  const at = timestampMs(event.time);
+  const since = at !== undefined && created !== undefined ? ((at - created) / 1000).toFixed(1) : "";
+  return (
+    <li data-seq={String(event.seq)}>
+      <time dateTime={at === undefined ? undefined : new Date(at).toISOString()}>{at === undefined ? "" : clock(at)}</time>
+      <span className="muted since">+{since} s</span>
+      {line.phaseId ? (
+        <button type="button" className="link" onClick={() => onSelect(line.phaseId ?? null)}>
+          {line.text}
+        </button>
+      ) : (
+        <span>{line.text}</span>
+      )}
+    </li>
+  );
+});
 
 /** The timeline of the shown run. */
 export function Timeline() {
@@ -54,23 +86,15 @@ export function Timeline() {
         }}
       >
         {shown.map((event) => {
-          const line = describeEvent(event, (id) => titles.get(id) ?? id);
-          const at = timestampMs(event.time);
-          const since = at !== undefined && created !== undefined ? ((at - created) / 1000).toFixed(1) : "";
+          const phaseId = event.body.case && "phaseId" in event.body.value ? event.body.value.phaseId : "";
           return (
-            <li key={String(event.seq)} data-seq={String(event.seq)}>
-              <time dateTime={at === undefined ? undefined : new Date(at).toISOString()}>
-                {at === undefined ? "" : clock(at)}
-              </time>
-              <span className="muted since">+{since} s</span>
-              {line.phaseId ? (
-                <button type="button" className="link" onClick={() => selectPhase(line.phaseId ?? null)}>
-                  {line.text}
-                </button>
-              ) : (
-                <span>{line.text}</span>
-              )}
-            </li>
+            <TimelineRow
+              key={String(event.seq)}
+              event={event}
+              title={titles.get(phaseId) ?? phaseId}
+              created={created}
+              onSelect={selectPhase}
+            />
           );
         })}
       </ol>

@@ -76,6 +76,43 @@ async fn next_event(stream: &mut tonic::Streaming<pb::WatchRunResponse>) -> pb::
         .expect("an event")
 }
 
+/// The data frames (counted) and the trailer frame's text of a grpc-web
+/// response read whole off the socket, its chunked framing removed.
+fn grpc_web_frames(raw: &[u8]) -> (usize, String) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let mut chunked = &raw[split + 4..];
+    let mut body = Vec::new();
+    loop {
+        let line = chunked
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = usize::from_str_radix(std::str::from_utf8(&chunked[..line]).expect("hex"), 16)
+            .expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunked[line + 2..line + 2 + size]);
+        chunked = &chunked[line + 2 + size + 2..];
+    }
+    let (mut events, mut trailers, mut at) = (0, String::new(), 0);
+    while at + 5 <= body.len() {
+        let len =
+            u32::from_be_bytes([body[at + 1], body[at + 2], body[at + 3], body[at + 4]]) as usize;
+        let payload = &body[at + 5..at + 5 + len];
+        if body[at] & 0x80 == 0 {
+            events += 1;
+        } else {
+            trailers.push_str(&String::from_utf8_lossy(payload).to_lowercase());
+        }
+        at += 5 + len;
+    }
+    (events, trailers)
+}
+
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..200 {
         if check() {
@@ -212,6 +249,38 @@ async fn the_gateway_forwards_the_split_mesh() {
         front.gateway.open_calls() == 0
     })
     .await;
+
+    // The same stream as a browser reads it: grpc-web over HTTP/1.1, the
+    // events in data frames, ended by the deadline in the trailer frame.
+    let request = pb::WatchRunRequest {
+        run_id: run.id.clone(),
+        after_seq: 0,
+    };
+    let mut body = vec![0u8];
+    let payload = prost::Message::encode_to_vec(&request);
+    body.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&payload);
+    let mut socket = tokio::net::TcpStream::connect(front.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /orchestra.v1.RunService/WatchRun HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\n\
+         content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\ngrpc-timeout: 500m\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("write");
+    socket.write_all(&body).await.expect("write body");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut raw))
+        .await
+        .expect("the deadline ends the stream")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    let (events, trailers) = grpc_web_frames(&raw);
+    assert_eq!(events, usize::try_from(settled).expect("count"), "{text}");
+    assert!(trailers.contains("grpc-status:4"), "{trailers}");
 
     // Executors' TaskService stays inside the mesh.
     let refused = TaskServiceClient::new(front.channel())

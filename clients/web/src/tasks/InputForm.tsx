@@ -23,6 +23,9 @@ import { errorSchemaOf, fieldFaults } from "./violations.js";
  */
 const validator = customizeValidator({ AjvClass: Ajv2020 });
 
+/** Said when nobody is named as answering: the answer records who gave it. */
+export const NAME_FIRST = "Fill in your name (“acting as”, at the top) first: your answer is recorded with it.";
+
 /** Props of {@link InputForm}. */
 export interface InputFormProps {
   task: HumanTask;
@@ -50,6 +53,10 @@ export function InputForm({ task, person, onDone }: InputFormProps) {
   }, [failure]);
 
   const submit = async (data: unknown) => {
+    if (!person.trim()) {
+      setFailure(NAME_FIRST);
+      return;
+    }
     setBusy(true);
     setFailure(null);
     try {
@@ -59,11 +66,19 @@ export function InputForm({ task, person, onDone }: InputFormProps) {
     } catch (error) {
       const refused = ConnectError.from(error);
       const faults = fieldFaults(refused);
-      setExtraErrors(faults.length > 0 ? errorSchemaOf(faults) : undefined);
+      // Faults of the form's own fields show at them; the others (who is
+      // answering, the request itself) are said here.
+      const inForm = faults.filter((f) => f.field.startsWith("/"));
+      const outside = faults.filter((f) => !f.field.startsWith("/")).map((f) => `${f.field} ${f.description}`);
+      setExtraErrors(inForm.length > 0 ? errorSchemaOf(inForm) : undefined);
       setFailure(
-        faults.length > 0
-          ? `The server refused the form: ${faults.length} field${faults.length === 1 ? "" : "s"} to fix, marked below.`
-          : refused.rawMessage,
+        [
+          inForm.length > 0 ? `The server refused the form: ${inForm.length} field${inForm.length === 1 ? "" : "s"} to fix, marked below.` : "",
+          ...outside,
+          faults.length === 0 ? refused.rawMessage : "",
+        ]
+          .filter((part) => part)
+          .join(" "),
       );
       setMode("form");
     } finally {

@@ -12,6 +12,7 @@ import { lazy, Suspense, useMemo, useState } from "react";
 import { useClients } from "../api/clients.js";
 import { DecisionKind, type HumanTask, Selection } from "../gen/orchestra/v1/review_pb.js";
 import { comparableText, contentText } from "../views/artifacts.js";
+import { NAME_FIRST } from "./InputForm.js";
 import { Preview } from "./Preview.js";
 import { candidatesOf, previewsOf, retryablePhases, rubricsOf } from "./review.js";
 import { errorSchemaOf, fieldFaults } from "./violations.js";
@@ -47,6 +48,10 @@ export function ReviewWorkbench({ task, person, onDone }: ReviewWorkbenchProps) 
 
   const decide = async (kind: DecisionKind) => {
     setFailure(null);
+    if (!person.trim()) {
+      setFailure(NAME_FIRST);
+      return;
+    }
     if (kind === DecisionKind.APPROVE && needsPick && !picked) {
       setFailure("Pick the candidate to approve first.");
       return;

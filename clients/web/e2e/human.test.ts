@@ -115,3 +115,31 @@ it("runs the Backtrack story in the page: context form, live graph, review, deci
   expect(otherProblems).toEqual([]);
   await page.close();
 });
+
+it("sends the variants back with a comment, and the run shows their second attempts", async () => {
+  const problems: string[] = [];
+  const runId = up.startBacktrack();
+  up.cli("input", "submit", await up.task(runId, "context"), Up.backtrackContext());
+  const page = await watchedPage(browser, problems);
+  await page.goto(`${up.url}/#/tasks/${await up.task(runId, "review")}`);
+  await page.getByLabel("Your name").fill("lin");
+  await page.getByTestId("candidate-a").waitFor({ timeout: WAIT_MS });
+  for (const phase of ["variant_a", "variant_b"]) expect(await page.getByRole("checkbox", { name: phase }).isChecked()).toBe(true);
+  expect(await page.getByRole("checkbox", { name: "score" }).isChecked()).toBe(false);
+  await page.getByLabel(/^Comment/).fill("shorter labels, please");
+  await page.getByRole("button", { name: "Retry with comment" }).click();
+  await page.getByTestId("task-closed").getByText("Done: sent back for a retry by lin").waitFor({ timeout: WAIT_MS });
+
+  await page.getByRole("link", { name: "Back to the run" }).click();
+  await page.locator('[data-testid="phase-variant_a"]', { hasText: "attempt 2" }).waitFor({ timeout: WAIT_MS });
+  await expectState(page, "variant_a", "completed");
+  await expectState(page, "review", "ready for review");
+  await page.getByTestId("phase-variant_a").click();
+  const attempts = page.getByTestId("attempts");
+  await attempts.getByText("#2").waitFor({ timeout: WAIT_MS });
+  expect(await attempts.innerText()).toContain("#1 completed, then sent back");
+  expect(await attempts.innerText()).toContain("shorter labels, please");
+  await shot(page, "retried");
+  expect(problems).toEqual([]);
+  await page.close();
+});

@@ -121,9 +121,10 @@ export class Up {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const inbox = JSON.parse(this.cli("--output", "json", "inbox")) as {
-        tasks: { id: string; key: { runId: string; phaseId: string } }[];
+        tasks?: { id: string; key: { runId: string; phaseId: string } }[];
       };
-      const found = inbox.tasks.find((t) => t.key.runId === runId && t.key.phaseId === phaseId);
+      // An empty inbox prints no `tasks` at all (proto3 JSON).
+      const found = (inbox.tasks ?? []).find((t) => t.key.runId === runId && t.key.phaseId === phaseId);
       if (found) return found.id;
       if (Date.now() > deadline) throw new Error(`no task for ${runId}/${phaseId}`);
       await new Promise((done) => setTimeout(done, 200));

@@ -74,10 +74,20 @@ describe("history", () => {
       changed(10, "a", 2, PhaseState.COMPLETED, PhaseState.REJECTED, "too bold", "ada"),
     ];
     const attempts = attemptHistory(history, "a");
-    expect(attempts.map((a) => [a.attempt, a.state, a.startedMs, a.endedMs, a.reason, a.by])).toEqual([
-      [1, PhaseState.ERROR, 2_000, 5_000, "output broke its schema", ""],
-      [2, PhaseState.REJECTED, 6_000, 10_000, "too bold", "person ada"],
+    expect(attempts.map((a) => [a.attempt, a.state, a.endedAs, a.startedMs, a.endedMs, a.reason, a.by])).toEqual([
+      [1, PhaseState.ERROR, PhaseState.ERROR, 2_000, 5_000, "output broke its schema", ""],
+      [2, PhaseState.REJECTED, PhaseState.REJECTED, 6_000, 10_000, "too bold", "person ada"],
     ]);
+    // Sent back by a review after it completed: it still ended, as completed.
+    const sentBack = attemptHistory(
+      [
+        changed(1, "v", 1, PhaseState.READY, PhaseState.RUNNING),
+        changed(2, "v", 1, PhaseState.RUNNING, PhaseState.COMPLETED),
+        changed(3, "v", 1, PhaseState.COMPLETED, PhaseState.READY, "shorter labels", "lin"),
+      ],
+      "v",
+    );
+    expect(sentBack.map((a) => [a.state, a.endedAs, a.endedMs, a.reason])).toEqual([[PhaseState.READY, PhaseState.COMPLETED, 2_000, "shorter labels"]]);
     expect(attemptHistory(history, "nope")).toEqual([]);
   });
 });

@@ -45,8 +45,10 @@ export interface AttemptRecord {
   startedMs?: number;
   /** When it reached a state it does not leave by itself. */
   endedMs?: number;
-  /** The state it is in or ended in. */
+  /** The state it is in now (after ending it may be sent back: READY). */
   state: PhaseState;
+  /** The state it ended in, once it did (kept when it is sent back later). */
+  endedAs?: PhaseState;
   /** The reason of its last change (an error, a reviewer's comment). */
   reason: string;
   /** Who made its last change, when a person did. */
@@ -77,7 +79,10 @@ export function attemptHistory(history: RunEvent[], phaseId: string): AttemptRec
     if ((change.to === PhaseState.RUNNING || change.to === PhaseState.WAITING_FOR_HUMAN) && record.startedMs === undefined) {
       record.startedMs = time;
     }
-    record.endedMs = ENDED.has(change.to) ? time : undefined;
+    if (ENDED.has(change.to)) {
+      record.endedMs = time;
+      record.endedAs = change.to;
+    }
     attempts.set(change.attempt, record);
   }
   return [...attempts.values()].sort((a, b) => a.attempt - b.attempt);

@@ -132,7 +132,8 @@ export function PhasePanel() {
           <ol className="attempts" data-testid="attempts">
             {attempts.map((a) => (
               <li key={a.attempt}>
-                <strong>#{a.attempt}</strong> {phaseWord(a.state)}
+                <strong>#{a.attempt}</strong>{" "}
+                {a.endedAs !== undefined && a.endedAs !== a.state ? `${phaseWord(a.endedAs)}, then sent back` : phaseWord(a.state)}
                 {a.startedMs !== undefined && (
                   <span className="muted">
                     {" "}

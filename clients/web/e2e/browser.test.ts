@@ -52,7 +52,9 @@ it("shows a run's phases changing live until all have completed", async () => {
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 
   const navigated = Date.now();
-  await page.goto(up.url);
+  // The URL `orchestra up` printed is the one a person opens.
+  expect(up.browserUrl).toBe(`${up.url}/`);
+  await page.goto(up.browserUrl);
   await page.getByTestId("run-row").first().waitFor({ timeout: WAIT_MS });
   console.log(`runs list shown ${Date.now() - navigated} ms after navigation`);
   await page.screenshot({ path: join(SHOTS, "web-e2e-runs.png") });
@@ -66,12 +68,19 @@ it("shows a run's phases changing live until all have completed", async () => {
   for (const text of ["Gather", "function", "ready", "not run yet"]) expect(gather).toContain(text);
   await page.screenshot({ path: join(SHOTS, "web-e2e-before.png") });
 
-  // Each phase waits for `run continue` (--manual): move it on, watch the page.
-  for (const phase of ["a", "b", "c", "d"]) {
-    await expectState(page, phase, "ready");
-    up.cli("run", "continue", runId, phase);
-    await expectState(page, phase, "completed");
-  }
+  // Each phase waits to be continued (--manual): a from its panel, b and c
+  // together from the top bar, d with the CLI; the page shows each move.
+  await node(page, "a").click();
+  await page.getByRole("button", { name: "Continue this phase" }).click();
+  await expectState(page, "a", "completed");
+  await expectState(page, "b", "ready");
+  await expectState(page, "c", "ready");
+  await page.getByRole("button", { name: "Continue 2 ready phases" }).click();
+  await expectState(page, "b", "completed");
+  await expectState(page, "c", "completed");
+  await expectState(page, "d", "ready");
+  up.cli("run", "continue", runId, "d");
+  await expectState(page, "d", "completed");
   await page.getByTestId("run-status").getByText("completed").waitFor({ timeout: WAIT_MS });
   const joined = await node(page, "d").innerText();
   for (const text of ["Join", "function", "completed", "attempt 1"]) expect(joined).toContain(text);
@@ -110,4 +119,35 @@ it("serves the built client at / on the services' port", async () => {
   const response = await fetch(`${up.url}/`, { headers: { accept: "text/html" } });
   expect(response.status).toBe(200);
   expect(await response.text()).toContain('<div id="root">');
+});
+
+it("reconnects by itself when the server restarts mid-run, and shows every event once", async () => {
+  const runId = up.startManualDiamond();
+  const problems: string[] = [];
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  await page.goto(`${up.url}/#/runs/${runId}`);
+  await expectState(page, "a", "ready");
+  up.cli("run", "continue", runId, "a");
+  await expectState(page, "a", "completed");
+
+  await up.stop();
+  await page.getByTestId("connection").getByText("reconnecting…").waitFor({ timeout: WAIT_MS });
+  await page.getByRole("alert").getByText("The server cannot be reached").waitFor();
+  expect(await page.getByRole("button", { name: "Cancel run…" }).isDisabled()).toBe(true);
+  await page.screenshot({ path: join(SHOTS, "web-e2e-reconnecting.png") });
+  await up.startAgain();
+  await page.getByTestId("connection").getByText("live").waitFor({ timeout: WAIT_MS });
+  for (const phase of ["b", "c", "d"]) {
+    await expectState(page, phase, "ready");
+    up.cli("run", "continue", runId, phase);
+    await expectState(page, phase, "completed");
+  }
+  await page.getByTestId("run-status").getByText("completed").waitFor({ timeout: WAIT_MS });
+  // The timeline holds each event once, 1 to the last, in order.
+  const seqs = (await page.getByTestId("timeline").locator("li").evaluateAll((items) => items.map((li) => Number(li.getAttribute("data-seq")))));
+  expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  expect(seqs.length).toBeGreaterThan(10);
+  expect(problems).toEqual([]);
+  await page.close();
 });

@@ -34,6 +34,8 @@ phases:
 /** A running (or stopped) `orchestra up`. */
 export class Up {
   readonly url: string;
+  /** The URL `orchestra up` printed for a browser to open (its last line). */
+  browserUrl = "";
   private child: ChildProcess | null = null;
   private output = "";
 
@@ -66,11 +68,12 @@ export class Up {
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
     this.child = child;
     const deadline = Date.now() + 30_000;
-    while (!this.output.includes("orchestra is up")) {
+    while (!/open in a browser: +(\S+)\n/.test(this.output)) {
       if (child.exitCode !== null) throw new Error(`orchestra up exited (${child.exitCode}):\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`orchestra up did not come up:\n${this.output}`);
       await new Promise((done) => setTimeout(done, 50));
     }
+    this.browserUrl = /open in a browser: +(\S+)\n/.exec(this.output)?.[1] ?? "";
   }
 
   /** Stops the process (SIGTERM, as Ctrl-C would) and waits for it to exit. */
@@ -85,7 +88,7 @@ export class Up {
 
   /** Runs the CLI against this server and returns its standard output. */
   cli(...args: string[]): string {
-    return execFileSync(ORCHESTRA_BIN, ["--server", this.url, ...args], { encoding: "utf8" });
+    return execFileSync(ORCHESTRA_BIN, ["--server", this.url, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   }
 
   /** Applies {@link DIAMOND} and starts a run of it whose phases each wait for `run continue`. */
@@ -97,6 +100,40 @@ export class Up {
       run: { id: string };
     };
     return started.run.id;
+  }
+
+  /** Applies the Backtrack example and starts a run of it; returns the run's id. */
+  startBacktrack(): string {
+    this.cli("template", "apply", join(repo, "examples/backtrack/template.yaml"));
+    return this.cli("run", "start", "backtrack-ui-patch").trim().split("\n")[0].trim();
+  }
+
+  /** Applies a template given as YAML text and starts a run of it; returns the run's id. */
+  startTemplate(name: string, yaml: string): string {
+    const file = join(this.dir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    this.cli("template", "apply", file);
+    return this.cli("run", "start", name).trim().split("\n")[0].trim();
+  }
+
+  /** The id of the open human task of a run's phase, once there is one. */
+  async task(runId: string, phaseId: string): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const inbox = JSON.parse(this.cli("--output", "json", "inbox")) as {
+        tasks?: { id: string; key: { runId: string; phaseId: string } }[];
+      };
+      // An empty inbox prints no `tasks` at all (proto3 JSON).
+      const found = (inbox.tasks ?? []).find((t) => t.key.runId === runId && t.key.phaseId === phaseId);
+      if (found) return found.id;
+      if (Date.now() > deadline) throw new Error(`no task for ${runId}/${phaseId}`);
+      await new Promise((done) => setTimeout(done, 200));
+    }
+  }
+
+  /** The Backtrack example's context form, filled in. */
+  static backtrackContext(): string {
+    return join(repo, "examples/backtrack/inputs/context.json");
   }
 
   /** What the process printed, for a failure's message. */

@@ -37,6 +37,10 @@ use tower::BoxError;
 use crate::limits::{DEFAULT_MAX_MESSAGE_BYTES, MessageLimit};
 use crate::web::{WebAssets, WebConfig, cors_layer};
 
+/// How long a server stopping waits for open calls and streams to end
+/// before it stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// How much one server takes on at once, and for how long. The defaults
 /// suit a laptop and a small cluster alike; tests lower them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,17 +220,46 @@ pub async fn serve(
             grpc,
             other: routes.assets.clone(),
         });
-    let served = tonic::transport::Server::builder()
+    let (fired, on_fired) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = fired.send(());
+    };
+    let server = tonic::transport::Server::builder()
         // grpc-web callers (through the gateway or directly) speak HTTP/1.1.
         .accept_http1(true)
         // A span per RPC, named by its method, over every layer above.
         .trace_fn(rpc_span)
-        .serve_with_incoming_shutdown(service, incoming(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(service, incoming(listener), shutdown);
+    // A graceful stop waits for open calls, and a stream that does not end
+    // by itself (a browser's WatchInbox) would hold it for ever: past the
+    // grace the server stops all the same.
+    let mut cut = false;
+    let served = tokio::select! {
+        served = server => served,
+        () = async {
+            if on_fired.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::info!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "streams still open after the shutdown grace; stopping anyway"
+            );
+            cut = true;
+            Ok(())
+        }
+    };
     // The worker ends once the server has dropped the queue, and drops the
     // services (their database pools, say) as it ends: wait for that, so a
     // service started again at once finds its SQLite files free.
-    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    // Streams cut at the grace still hold the services, so the worker would
+    // not end: waiting for it then would only delay the stop.
+    if !cut {
+        let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    }
     served
 }
 

@@ -19,7 +19,7 @@ use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use orchestra_kit::server::{ServerLimits, ServiceRoutes, serve};
+use orchestra_kit::server::{SHUTDOWN_GRACE, ServerLimits, ServiceRoutes, serve};
 
 /// A service whose every call waits at a gate, then answers NOT_FOUND.
 #[derive(Clone)]
@@ -333,4 +333,32 @@ async fn a_server_without_the_web_client_refuses_pages_and_other_sites() {
     )
     .await;
     assert!(!head.contains("access-control-allow-origin"), "{head}");
+}
+
+#[tokio::test]
+async fn a_call_that_never_ends_holds_the_stop_only_for_the_grace() {
+    let slow = Slow {
+        arrived: Arc::new(Notify::new()),
+        gate: Arc::new(Semaphore::new(0)),
+    };
+    let mut routes = ServiceRoutes::new();
+    routes.add(slow.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(serve(routes, listener, async move {
+        let _ = stopped.await;
+    }));
+    // A call that waits for ever, as a browser's WatchInbox does.
+    let call = tokio::spawn(call_slow(channel(&url)));
+    slow.arrived.notified().await;
+    let began = tokio::time::Instant::now();
+    stop.send(()).expect("stop");
+    tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(2), served)
+        .await
+        .expect("the server stops once the grace has passed")
+        .expect("server task")
+        .expect("served");
+    assert!(began.elapsed() >= SHUTDOWN_GRACE - Duration::from_millis(100));
+    call.abort();
 }

@@ -15,8 +15,9 @@
 //! flag (`--data-dir`, `--database-url`), not a service's variable.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use orchestra_kit::config::ConfigError;
@@ -148,6 +149,16 @@ impl Options {
     }
 }
 
+/// `http://ADDR/`, with a wildcard address replaced by loopback.
+fn browser_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+}
+
 /// Runs every service on `listener` until `shutdown` resolves: [`open`],
 /// then [`Standalone::serve`].
 pub async fn serve(
@@ -170,6 +181,8 @@ pub struct Standalone {
     scheduler: orchestra_scheduler::Scheduler,
     /// The built-in executor, unless `executor_slots` is 0.
     executor: Option<orchestra_phase_executor::Executor>,
+    /// The folder the web client is served from.
+    web_dir: PathBuf,
 }
 
 /// Opens every service for `listener`'s address; see [`Standalone`].
@@ -247,6 +260,7 @@ pub async fn open(options: Options, listener: TcpListener) -> Result<Standalone,
         review,
         scheduler,
         executor: (options.executor_slots > 0).then_some(executor),
+        web_dir: web.dir,
     })
 }
 
@@ -254,6 +268,24 @@ impl Standalone {
     /// The address every service is served on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address a browser on this machine opens to reach the web
+    /// client: the listening address, with a wildcard (`0.0.0.0`, `[::]`)
+    /// replaced by loopback, which browsers do not accept as a host.
+    pub fn browser_url(&self) -> String {
+        browser_url(self.addr)
+    }
+
+    /// Whether the web client's folder holds a built client; until it does,
+    /// `/` shows a page saying how to build it.
+    pub fn web_client_built(&self) -> bool {
+        self.web_dir.join("index.html").is_file()
+    }
+
+    /// The folder the web client is served from.
+    pub fn web_dir(&self) -> &Path {
+        &self.web_dir
     }
 
     /// Starts every service's background loops and serves until `shutdown`
@@ -272,5 +304,19 @@ impl Standalone {
         .await;
         background.stop().await;
         Ok(served?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_address_opens_as_loopback() {
+        let url = |text: &str| browser_url(text.parse().expect("address"));
+        assert_eq!(url("127.0.0.1:50051"), "http://127.0.0.1:50051/");
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080/");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080/");
+        assert_eq!(url("192.168.1.5:50051"), "http://192.168.1.5:50051/");
     }
 }

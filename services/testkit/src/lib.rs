@@ -163,6 +163,16 @@ impl Mesh {
         Self::url(self.scheduler.addr)
     }
 
+    /// The artifact store's URL.
+    pub fn artifact_store_url(&self) -> String {
+        Self::url(self.artifact_store.addr)
+    }
+
+    /// The review service's URL.
+    pub fn review_url(&self) -> String {
+        Self::url(self.review.addr)
+    }
+
     /// The data directory (blobs).
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.path().to_owned()

@@ -50,6 +50,16 @@ pub async fn up(args: &UpArgs) -> Result<()> {
     )?;
     outln!("  start a run:        orchestra{server_flag} run start backtrack-ui-patch --watch")?;
     outln!("  stop with Ctrl-C")?;
+    // Last, so the URL to open is what the terminal ends on.
+    if mesh.web_client_built() {
+        outln!("  open in a browser:  {}", mesh.browser_url())?;
+    } else {
+        outln!(
+            "  web client:         not built in {}; ./up builds it, then open {}",
+            mesh.web_dir().display(),
+            mesh.browser_url()
+        )?;
+    }
     mesh.serve(orchestra_kit::server::shutdown_signal())
         .await
         .map_err(up_error)

@@ -16,6 +16,7 @@ import {
   initialRunViewState,
   reduceActionResponse,
   reduceEvent,
+  reduceHistory,
   reduceSelect,
   type RunViewState,
   withSnapshot,
@@ -29,6 +30,8 @@ export interface RunStore extends RunViewState {
   applyEvent(event: RunEvent): EventOutcome;
   setConnectionStatus(status: ConnectionStatus): void;
   applyActionResponse(response: ActionResponse): void;
+  /** Adds events read back from the log to the timeline. */
+  addHistory(events: RunEvent[]): void;
   /** Forgets the run, when the page turns to another. */
   reset(): void;
 }
@@ -47,6 +50,7 @@ export function createRunStore(): StoreApi<RunStore> {
     setConnectionStatus: (connectionStatus) =>
       set((state) => (state.connectionStatus === connectionStatus ? state : { connectionStatus })),
     applyActionResponse: (response) => set((state) => reduceActionResponse(state, response)),
+    addHistory: (events) => set((state) => reduceHistory(state, events)),
     reset: () => set({ ...initialRunViewState }),
   }));
 }

@@ -223,6 +223,22 @@ describe("action responses", () => {
     );
     expect(phase(state, "b").state).toBe(PhaseState.QUEUED);
   });
+
+  it("a continue response arriving after the events that moved the phase on is not applied", () => {
+    const moved = apply(
+      snapshot(3n),
+      event(4n, {
+        case: "phaseStateChanged",
+        value: { $typeName: "orchestra.v1.PhaseStateChanged", phaseId: "b", attempt: 1, from: PhaseState.RUNNING, to: PhaseState.COMPLETED, reason: "" },
+      }),
+    );
+    const late = reduceActionResponse(
+      moved,
+      create(ContinuePhaseResponseSchema, { phase: create(PhaseSchema, { id: "b", title: "B", state: PhaseState.QUEUED, attempt: 1 }) }),
+    );
+    expect(late).toBe(moved);
+    expect(phase(late, "b").state).toBe(PhaseState.COMPLETED);
+  });
 });
 
 describe("the store", () => {

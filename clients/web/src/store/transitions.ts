@@ -9,8 +9,6 @@
  * one above the next expected number means events were missed, and the
  * caller must fetch a fresh snapshot: no event is applied twice or skipped.
  */
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-
 import { PhaseState, RunStatus } from "../gen/orchestra/v1/common_pb.js";
 import type {
   CancelRunResponse,
@@ -21,6 +19,7 @@ import type {
   RunEvent,
   StartRunResponse,
 } from "../gen/orchestra/v1/run_pb.js";
+import { mergeHistory } from "./history.js";
 
 /** Where the live connection to the run's events stands. */
 export type ConnectionStatus = "connecting" | "open" | "closed" | "error";
@@ -46,6 +45,12 @@ export interface RunViewState {
    * run: status events at or below it are older than what is shown.
    */
   runHeldUntilSeq: bigint;
+  /**
+   * The run's events in sequence order, for the timeline and attempt
+   * history: the live ones as applied, the earlier ones as read back
+   * ({@link reduceHistory}).
+   */
+  history: RunEvent[];
 }
 
 /** What became of an event handed to {@link reduceEvent}. */
@@ -69,6 +74,7 @@ export const initialRunViewState: RunViewState = {
   lastSeq: 0n,
   streamed: {},
   runHeldUntilSeq: 0n,
+  history: [],
 };
 
 /** States after which a phase's attempt has stopped running. */
@@ -80,6 +86,9 @@ const FINISHED_PHASE_STATES = new Set<PhaseState>([
   PhaseState.SKIPPED,
   PhaseState.CANCELLED,
 ]);
+
+/** States a phase is shown in before a ContinuePhase response's state. */
+const BEFORE_CONTINUE = new Set<PhaseState>([PhaseState.UNSPECIFIED, PhaseState.BLOCKED, PhaseState.READY]);
 
 /** Whether a run can change no more (its event stream then ends). */
 export function isRunFinished(status: RunStatus): boolean {
@@ -108,6 +117,7 @@ export function withSnapshot(state: RunViewState, response: GetRunResponse): Run
     selectedPhaseId: selected,
     streamed: sameRun ? state.streamed : {},
     runHeldUntilSeq: sameRun ? state.runHeldUntilSeq : 0n,
+    history: sameRun ? state.history : [],
   };
 }
 
@@ -189,7 +199,13 @@ export function reduceEvent(
       break;
   }
   return {
-    state: { ...state, snapshot: { run, phases }, lastSeq: event.seq, streamed },
+    state: {
+      ...state,
+      snapshot: { run, phases },
+      lastSeq: event.seq,
+      streamed,
+      history: mergeHistory(state.history, [event]),
+    },
     outcome: "applied",
   };
 }
@@ -217,12 +233,32 @@ export function reduceActionResponse(state: RunViewState, response: ActionRespon
     case "orchestra.v1.ContinuePhaseResponse": {
       const phase = response.phase;
       if (!phase) return state;
+      // The response says where the phase stood when it was continued
+      // (QUEUED); events that came first may already have carried it past
+      // that, and must not be undone. Only a phase still shown before it
+      // (blocked or ready), or an older attempt, takes the response.
       const phases = updatePhase(snapshot.phases, phase.id, (current) =>
-        phase.attempt >= current.attempt ? phase : current,
+        phase.attempt > current.attempt ||
+        (phase.attempt === current.attempt && BEFORE_CONTINUE.has(current.state))
+          ? phase
+          : current,
       );
       return phases === snapshot.phases ? state : { ...state, snapshot: { ...snapshot, phases } };
     }
   }
+}
+
+/**
+ * Adds events read back from the log (the run's start, after a reload) to
+ * the history. Only the timeline changes: the snapshot already reflects
+ * them.
+ */
+export function reduceHistory(state: RunViewState, events: RunEvent[]): RunViewState {
+  const runId = state.snapshot?.run.id;
+  const ours = events.filter((e) => e.runId === runId && e.seq <= state.lastSeq);
+  if (ours.length === 0) return state;
+  const history = mergeHistory(state.history, ours);
+  return history === state.history ? state : { ...state, history };
 }
 
 /** Selects a phase of the shown run, or clears the selection. */
@@ -231,10 +267,7 @@ export function reduceSelect(state: RunViewState, phaseId: string | null): RunVi
   return { ...state, selectedPhaseId: phaseId };
 }
 
-/** Milliseconds since the epoch of a protobuf timestamp. */
-export function timestampMs(time: Timestamp | undefined): number | undefined {
-  return time ? Number(time.seconds) * 1000 + Math.floor(time.nanos / 1e6) : undefined;
-}
+export { timestampMs } from "./time.js";
 
 function updatePhase(phases: Phase[], id: string, change: (phase: Phase) => Phase): Phase[] {
   const index = phases.findIndex((p) => p.id === id);

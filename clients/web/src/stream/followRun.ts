@@ -13,6 +13,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { StoreApi } from "zustand";
 
 import type { RunClient } from "../api/clients.js";
+import type { RunEvent } from "../gen/orchestra/v1/run_pb.js";
 import type { RunStore } from "../store/runStore.js";
 import { isRunFinished } from "../store/transitions.js";
 
@@ -39,6 +40,65 @@ const RETRYABLE = new Set<Code>([
   Code.Canceled,
 ]);
 
+/**
+ * How long events that arrive together wait to be applied together: one
+ * frame. Applied one by one, each would make React draw the whole graph
+ * again, and a burst of hundreds would hold the page for seconds.
+ */
+export const BATCH_MS = 16;
+
+/**
+ * Reads one WatchRun stream into the store, applying the events that
+ * arrive within {@link BATCH_MS} of each other in one synchronous pass (one
+ * render). Returns true when events were missed (a gap): the caller must
+ * fetch a fresh snapshot. Throws what the stream throws.
+ */
+async function readEvents(
+  client: RunClient,
+  store: StoreApi<RunStore>,
+  runId: string,
+  afterSeq: bigint,
+  signal: AbortSignal,
+  onOpen: () => void,
+  onApplied: () => void,
+): Promise<boolean> {
+  const reading = new AbortController();
+  const stop = () => reading.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  const pending: RunEvent[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let gap = false;
+  const flush = () => {
+    timer = undefined;
+    for (const event of pending.splice(0)) {
+      const outcome = store.getState().applyEvent(event);
+      if (outcome === "applied") onApplied();
+      if (outcome === "gap") {
+        gap = true;
+        reading.abort();
+        pending.length = 0;
+        return;
+      }
+    }
+  };
+  try {
+    for await (const response of client.watchRun({ runId, afterSeq }, { signal: reading.signal, onHeader: onOpen })) {
+      if (!response.event) continue;
+      pending.push(response.event);
+      timer ??= setTimeout(flush, BATCH_MS);
+    }
+  } catch (error) {
+    // Cut short because of a gap: not a failure of the connection.
+    if (!gap) throw error;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", stop);
+    // What arrived before the stream ended or broke is applied all the same.
+    if (!gap && !signal.aborted) flush();
+  }
+  return gap;
+}
+
 /** Follows `runId` into `store` until the run ends or `signal` aborts. */
 export async function followRun(
   client: RunClient,
@@ -58,20 +118,11 @@ export async function followRun(
         needSnapshot = false;
       }
       const afterSeq = store.getState().lastSeq;
-      const stream = client.watchRun(
-        { runId, afterSeq },
-        { signal, onHeader: () => actions.setConnectionStatus("open") },
-      );
-      let gap = false;
-      for await (const response of stream) {
-        if (!response.event) continue;
-        const outcome = store.getState().applyEvent(response.event);
-        if (outcome === "applied") delay = backoff.initialMs;
-        if (outcome === "gap") {
-          gap = true;
-          break;
-        }
-      }
+      const gap = await readEvents(client, store, runId, afterSeq, signal, () => {
+        actions.setConnectionStatus("open");
+      }, () => {
+        delay = backoff.initialMs;
+      });
       if (gap) {
         needSnapshot = true;
         continue;
@@ -98,7 +149,8 @@ export async function followRun(
   actions.setConnectionStatus("closed");
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });

@@ -37,7 +37,9 @@ function PhaseNodeView({ data, selected }: NodeProps<PhaseNodeType>) {
       <div className="phase-meta">
         <span className="phase-kind">{kindLabel(phase.kind)}</span>
         {phase.kind === PhaseKind.LLM && phase.providerLabel && (
-          <span className="phase-provider">{phase.providerLabel}</span>
+          <span className="phase-provider" title={phase.providerLabel}>
+            {phase.providerLabel}
+          </span>
         )}
       </div>
       <div className="phase-foot">

@@ -1,26 +1,26 @@
 /**
- * A run's page: a top bar (template, run state, connection), the phases as
- * a live DAG, and a side panel for the selected phase. Everything shown
+ * A run's page: a top bar (template, run state, elapsed time, actions,
+ * connection), the phases as a live DAG with the run's timeline under it,
+ * and a side panel for the selected phase. Everything shown
  * comes from the run store, which `useRunStream` keeps in step with
  * `WatchRun`.
  */
 import { Background, Controls, type NodeTypes, ReactFlow, useReactFlow, useStore } from "@xyflow/react";
 import { useEffect, useMemo } from "react";
 
-import type { RunClient } from "../api/clients.js";
+import { useClients } from "../api/clients.js";
 import { useRunStore } from "../store/runStore.js";
-import { type ConnectionStatus, isRunFinished, timestampMs } from "../store/transitions.js";
 import { useRunStream } from "../stream/useRunStream.js";
 import { layoutPhases, phaseNodes, shapeKey } from "./layout.js";
 import { PhaseNode } from "./PhaseNode.js";
 import { PhasePanel } from "./PhasePanel.js";
-import { formatDuration, runLook } from "./phaseStyle.js";
-import { useNow } from "./useNow.js";
+import { RunBar } from "./RunBar.js";
+import { Timeline } from "./Timeline.js";
 
 const NODE_TYPES: NodeTypes = { phase: PhaseNode };
 
 /** Nodes are never drawn larger than their natural size, however few. */
-const FIT_VIEW = { padding: 0.12, maxZoom: 1 };
+const FIT_VIEW = { padding: 0.12, maxZoom: 1, minZoom: 0.1 };
 
 /**
  * Fits the graph to its pane again when the graph's shape or the pane's
@@ -36,33 +36,11 @@ function FitOnChange({ shape }: { shape: string }) {
   return null;
 }
 
-const CONNECTION_LABELS: Record<ConnectionStatus, string> = {
-  connecting: "connecting…",
-  open: "live",
-  closed: "finished",
-  error: "reconnecting…",
-};
-
-/** How long the run has taken: ticking while it runs, fixed once it ends. */
-function RunElapsed() {
-  const run = useRunStore((s) => s.snapshot?.run);
-  const finished = run ? isRunFinished(run.status) : true;
-  const now = useNow(!finished);
-  const created = timestampMs(run?.createdAt);
-  if (!run || created === undefined) return null;
-  const end = finished ? (timestampMs(run.updatedAt) ?? now) : now;
-  return (
-    <span className="muted" data-testid="run-elapsed" title="elapsed">
-      {formatDuration(end - created)}
-    </span>
-  );
-}
-
 /** The page of run `runId`. */
-export function RunPage({ client, runId }: { client: RunClient; runId: string }) {
-  const failure = useRunStream(client, runId);
+export function RunPage({ runId }: { runId: string }) {
+  const { runs } = useClients();
+  const failure = useRunStream(runs, runId);
   const snapshot = useRunStore((s) => (s.snapshot?.run.id === runId ? s.snapshot : null));
-  const connection = useRunStore((s) => s.connectionStatus);
   const selected = useRunStore((s) => s.selectedPhaseId);
   const selectPhase = useRunStore((s) => s.selectPhase);
 
@@ -85,27 +63,11 @@ export function RunPage({ client, runId }: { client: RunClient; runId: string })
   if (!snapshot) {
     return <div className="page-message">Loading run {runId}…</div>;
   }
-  const run = snapshot.run;
-  const look = runLook(run.status);
   return (
     <div className="run-page">
-      <header className="run-bar">
-        <a href="#/" className="back">
-          ← Runs
-        </a>
-        <h2>
-          {run.templateName} <span className="muted">v{run.templateVersion}</span>
-        </h2>
-        <span className="badge" data-testid="run-status" style={{ background: look.color, color: look.text }}>
-          {look.label}
-        </span>
-        <RunElapsed />
-        <span className="muted run-id">{run.id}</span>
-        <span className={`connection connection-${connection}`} data-testid="connection">
-          {CONNECTION_LABELS[connection]}
-        </span>
-      </header>
+      <RunBar />
       <div className="run-body">
+        <div className="run-main">
         <div className="graph" data-testid="graph">
           <ReactFlow
             nodes={nodes}
@@ -116,6 +78,7 @@ export function RunPage({ client, runId }: { client: RunClient; runId: string })
             nodesConnectable={false}
             fitView
             fitViewOptions={FIT_VIEW}
+            minZoom={0.1}
             colorMode="system"
             proOptions={{ hideAttribution: true }}
           >
@@ -123,6 +86,8 @@ export function RunPage({ client, runId }: { client: RunClient; runId: string })
             <Controls showInteractive={false} />
             <FitOnChange shape={shape} />
           </ReactFlow>
+        </div>
+        <Timeline />
         </div>
         {selected && <PhasePanel />}
       </div>

@@ -1,28 +1,62 @@
 /**
- * The runs, newest first, refreshed every two seconds: the contracts have
- * no stream of the run list yet (a run's own page is pushed by WatchRun).
+ * The runs dashboard: state, template and version, started and duration
+ * (ticking while a run goes on), filtered by state and template (kept in
+ * the hash), a page at a time. The page is read again every two seconds:
+ * the contracts have no stream of the run list (a run's own page is pushed
+ * by WatchRun).
  */
 import { ConnectError } from "@connectrpc/connect";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 
-import type { RunClient } from "../api/clients.js";
+import { useClients } from "../api/clients.js";
 import type { Run } from "../gen/orchestra/v1/run_pb.js";
-import { timestampMs } from "../store/transitions.js";
-import { runLook } from "./phaseStyle.js";
+import { isRunFinished, timestampMs } from "../store/transitions.js";
+import { formatDuration, runLook } from "./phaseStyle.js";
+import { hashOf, queryOf, type RunsQuery, runDuration, STATUS_FILTERS } from "./runsQuery.js";
+import { useNow } from "./useNow.js";
 
 const REFRESH_MS = 2_000;
+const PAGE_SIZE = 25;
 
-/** The runs list page. */
-export function RunsList({ client }: { client: RunClient }) {
-  const [runs, setRuns] = useState<Run[] | null>(null);
+/** The runs list page; `hash` is the page's hash, which holds the filters. */
+export function RunsList({ hash }: { hash: string }) {
+  const { runs: client, templates } = useClients();
+  const query = useMemo(() => queryOf(hash), [hash]);
+  // Page tokens of the pages before this one, for "newer".
+  const [pages, setPages] = useState<string[]>([]);
+  const [token, setToken] = useState("");
+  const [page, setPage] = useState<{ runs: Run[]; next: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [templateNames, setTemplateNames] = useState<string[]>([]);
+  const anyLive = page?.runs.some((r) => !isRunFinished(r.status)) ?? false;
+  const now = useNow(anyLive);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    templates
+      .listTemplates({ pageSize: 500 }, { signal: abort.signal })
+      .then((listed) => setTemplateNames([...new Set(listed.templates.map((t) => t.name))].sort()))
+      .catch(() => {
+        // The filter then offers what the runs show.
+      });
+    return () => abort.abort();
+  }, [templates]);
+
   useEffect(() => {
     const abort = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const load = async () => {
       try {
-        const listed = await client.listRuns({ pageSize: 100 }, { signal: abort.signal });
-        setRuns(listed.runs);
+        const listed = await client.listRuns(
+          {
+            statuses: query.status === undefined ? [] : [query.status],
+            templateName: query.template,
+            pageSize: PAGE_SIZE,
+            pageToken: token,
+          },
+          { signal: abort.signal },
+        );
+        setPage({ runs: listed.runs, next: listed.nextPageToken });
         setError(null);
       } catch (e) {
         if (abort.signal.aborted) return;
@@ -35,23 +69,69 @@ export function RunsList({ client }: { client: RunClient }) {
       abort.abort();
       clearTimeout(timer);
     };
-  }, [client]);
+  }, [client, query, token]);
+
+  const setQuery = (next: RunsQuery) => {
+    setPages([]);
+    setToken("");
+    setPage(null);
+    window.location.hash = hashOf(next);
+  };
+  const filtered = query.status !== undefined || query.template !== "";
+  const names = templateNames.includes(query.template) || !query.template ? templateNames : [...templateNames, query.template];
 
   return (
     <section className="runs">
-      <h2>Runs</h2>
+      <div className="runs-head">
+        <h2>Runs</h2>
+        <label>
+          state{" "}
+          <select
+            value={STATUS_FILTERS.find((f) => f.status === query.status)?.word ?? ""}
+            onChange={(e) => setQuery({ ...query, status: STATUS_FILTERS.find((f) => f.word === e.target.value)?.status })}
+            data-testid="filter-state"
+          >
+            <option value="">any</option>
+            {STATUS_FILTERS.map((f) => (
+              <option key={f.word} value={f.word}>
+                {f.word}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          template{" "}
+          <select value={query.template} onChange={(e) => setQuery({ ...query, template: e.target.value })} data-testid="filter-template">
+            <option value="">any</option>
+            {names.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        {filtered && (
+          <button type="button" className="link-button" onClick={() => setQuery({ template: "" })}>
+            Clear filters
+          </button>
+        )}
+      </div>
       {error && (
         <p className="page-message" role="alert">
           The server cannot be reached ({error}); retrying.
         </p>
       )}
-      {runs === null && !error && <p className="muted">Loading…</p>}
-      {runs !== null && runs.length === 0 && (
+      {page === null && !error && <p className="muted">Loading…</p>}
+      {page !== null && page.runs.length === 0 && (
         <p className="muted">
-          No runs yet. Start one with <code>orchestra run start TEMPLATE</code>.
+          {filtered ? (
+            "No runs match these filters."
+          ) : (
+            <>
+              No runs yet. Start one with <code>orchestra run start TEMPLATE</code>.
+            </>
+          )}
         </p>
       )}
-      {runs !== null && runs.length > 0 && (
+      {page !== null && page.runs.length > 0 && (
         <table className="runs-table">
           <thead>
             <tr>
@@ -59,12 +139,14 @@ export function RunsList({ client }: { client: RunClient }) {
               <th>Template</th>
               <th>State</th>
               <th>Started</th>
+              <th>Duration</th>
             </tr>
           </thead>
           <tbody>
-            {runs.map((run) => {
+            {page.runs.map((run) => {
               const look = runLook(run.status);
               const created = timestampMs(run.createdAt);
+              const took = runDuration(run, now);
               return (
                 <tr key={run.id} data-testid="run-row">
                   <td>
@@ -79,11 +161,38 @@ export function RunsList({ client }: { client: RunClient }) {
                     </span>
                   </td>
                   <td>{created === undefined ? "" : new Date(created).toLocaleString()}</td>
+                  <td data-testid="run-duration">{took === undefined ? "" : formatDuration(took)}</td>
                 </tr>
               );
             })}
           </tbody>
         </table>
+      )}
+      {(pages.length > 0 || page?.next) && (
+        <nav className="pager" aria-label="Pages">
+          <button
+            type="button"
+            disabled={pages.length === 0}
+            onClick={() => {
+              setToken(pages[pages.length - 1] ?? "");
+              setPages(pages.slice(0, -1));
+            }}
+          >
+            ← Newer
+          </button>
+          <span className="muted">page {pages.length + 1}</span>
+          <button
+            type="button"
+            disabled={!page?.next}
+            onClick={() => {
+              if (!page?.next) return;
+              setPages([...pages, token]);
+              setToken(page.next);
+            }}
+          >
+            Older →
+          </button>
+        </nav>
       )}
     </section>
   );

@@ -33,3 +33,16 @@ describe("layout", () => {
     expect(shapeKey(diamond.slice(0, 3))).not.toBe(shapeKey(diamond));
   });
 });
+
+describe("nodes", () => {
+  it("keeps the node of an unchanged phase, so only changed ones redraw", async () => {
+    const { phaseNodes } = await import("./layout.js");
+    const { positions } = layoutPhases(diamond);
+    const first = phaseNodes(diamond, positions, null);
+    const moved = diamond.map((p) => (p.id === "b" ? create(PhaseSchema, { ...p, attempt: 1 }) : p));
+    const second = phaseNodes(moved, positions, null);
+    expect(second.map((n, i) => n === first[i])).toEqual([true, false, true, true]);
+    const selected = phaseNodes(moved, positions, "c");
+    expect(selected.map((n, i) => n === second[i])).toEqual([true, true, false, true]);
+  });
+});

@@ -41,14 +41,26 @@ export function shapeKey(phases: Phase[]): string {
   return phases.map((p) => `${p.id}<${p.needs.join(",")}`).join(";");
 }
 
-/** The React Flow nodes for `phases` at their laid-out positions. */
-export function phaseNodes(phases: Phase[], positions: Map<string, { x: number; y: number }>, selected: string | null): Node<{ phase: Phase }>[] {
-  return phases.map((phase) => ({
-    id: phase.id,
-    type: "phase",
-    position: positions.get(phase.id) ?? { x: 0, y: 0 },
-    data: { phase },
-    selected: phase.id === selected,
-    draggable: false,
-  }));
+/** A phase's React Flow node. */
+export type PhaseFlowNode = Node<{ phase: Phase }>;
+
+/** The node last made for each phase object (phases are replaced, never changed, when they move on). */
+const madeNodes = new WeakMap<Phase, PhaseFlowNode>();
+
+/**
+ * The React Flow nodes for `phases` at their laid-out positions. A node
+ * whose phase, place and selection are unchanged is the same object as
+ * last time, so React Flow and the memoized node component skip it: with
+ * hundreds of phases, an event redraws only the node it changed.
+ */
+export function phaseNodes(phases: Phase[], positions: Map<string, { x: number; y: number }>, selected: string | null): PhaseFlowNode[] {
+  return phases.map((phase) => {
+    const position = positions.get(phase.id) ?? { x: 0, y: 0 };
+    const isSelected = phase.id === selected;
+    const known = madeNodes.get(phase);
+    if (known && known.position === position && known.selected === isSelected) return known;
+    const node: PhaseFlowNode = { id: phase.id, type: "phase", position, data: { phase }, selected: isSelected, draggable: false };
+    madeNodes.set(phase, node);
+    return node;
+  });
 }

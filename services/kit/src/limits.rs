@@ -14,6 +14,11 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// review tasks would not fit.
 pub const MIN_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// The largest output an executor sends with its completion instead of
+/// staging it in the artifact store first: the executor sends up to this,
+/// the scheduler refuses more.
+pub const INLINE_OUTPUT_MAX_BYTES: usize = 64 * 1024;
+
 /// Room for a message's other fields (names, keys, a schema) beside
 /// content of the full limit, so that content of exactly the limit still
 /// travels in one message.

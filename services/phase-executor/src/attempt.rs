@@ -23,10 +23,6 @@ use crate::worker::patiently;
 /// How often streamed model output is forwarded to the scheduler.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// The largest output sent inline with its completion (the scheduler's
-/// limit); a bigger one is staged in the artifact store first.
-const INLINE_OUTPUT_MAX: usize = 64 * 1024;
-
 /// What a finished attempt produced.
 #[derive(Debug, Default)]
 pub struct Produced {
@@ -380,7 +376,8 @@ async fn store_output(
             id: format!("{}/{}/{}", key.run_id, key.phase_id, key.attempt),
         }),
     };
-    if schema.is_none() && artifact.content.len() <= INLINE_OUTPUT_MAX {
+    if schema.is_none() && artifact.content.len() <= orchestra_kit::limits::INLINE_OUTPUT_MAX_BYTES
+    {
         return Ok(Output::Inline(artifact));
     }
     // Staged, not published: the output becomes a version only when the

@@ -60,6 +60,26 @@ async fn next_task(stream: &mut tonic::Streaming<pb::LeaseResponse>) -> pb::Task
         .expect("task")
 }
 
+/// A run's artifacts as (attempt, version, latest), in the store's order.
+async fn versions(mesh: &Mesh, run_id: &str) -> Vec<(i32, i32, bool)> {
+    mesh.artifacts()
+        .await
+        .list_artifacts(pb::ListArtifactsRequest {
+            run_id: run_id.to_owned(),
+            phase_id: String::new(),
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            let reference = a.r#ref.as_ref()?;
+            Some((reference.attempt, reference.version, a.is_latest))
+        })
+        .collect()
+}
+
 async fn attempt_queued(mesh: &Mesh, run_id: &str, attempt: i32) {
     mesh.eventually(
         &format!("attempt {attempt} queued"),
@@ -155,27 +175,7 @@ async fn a_hung_executor_gets_no_new_lease_and_the_run_completes_elsewhere(backe
         .await
         .expect_err("a lost attempt's completion is refused");
     assert_eq!(late.code(), Code::FailedPrecondition);
-    let listed = mesh
-        .artifacts()
-        .await
-        .list_artifacts(pb::ListArtifactsRequest {
-            run_id: run_id.clone(),
-            phase_id: String::new(),
-        })
-        .await
-        .expect("list")
-        .into_inner()
-        .artifacts;
-    let listed: Vec<(i32, i32, bool)> = listed
-        .iter()
-        .filter_map(|a| {
-            Some((
-                a.r#ref.as_ref()?.attempt,
-                a.r#ref.as_ref()?.version,
-                a.is_latest,
-            ))
-        })
-        .collect();
+    let listed = versions(&mesh, &run_id).await;
     assert_eq!(
         listed,
         vec![(2, 1, true)],
@@ -362,28 +362,7 @@ async fn an_inline_output_is_checked_then_published_once(backend: Backend) {
     let snapshot = mesh.run(&run_id).await;
     let status = snapshot.run.map(|r| r.status);
     assert_eq!(status, Some(pb::RunStatus::Completed as i32));
-    let listed = mesh
-        .artifacts()
-        .await
-        .list_artifacts(pb::ListArtifactsRequest {
-            run_id: run_id.clone(),
-            phase_id: String::new(),
-        })
-        .await
-        .expect("list")
-        .into_inner()
-        .artifacts;
-    let versions: Vec<(i32, i32, bool)> = listed
-        .iter()
-        .filter_map(|a| {
-            Some((
-                a.r#ref.as_ref()?.attempt,
-                a.r#ref.as_ref()?.version,
-                a.is_latest,
-            ))
-        })
-        .collect();
-    assert_eq!(versions, vec![(1, 1, true)]);
+    assert_eq!(versions(&mesh, &run_id).await, vec![(1, 1, true)]);
     let changed = mesh
         .tasks()
         .await

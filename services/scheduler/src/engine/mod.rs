@@ -39,7 +39,7 @@ use tonic::transport::Channel;
 
 use crate::bus::Bus;
 use crate::storage::tasks::TaskKey;
-pub use outputs::{INLINE_OUTPUT_MAX, Output};
+pub use outputs::Output;
 use run_tx::Saved;
 
 /// How leases behave.

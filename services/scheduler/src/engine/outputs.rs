@@ -14,10 +14,6 @@ use crate::convert::parse_ref;
 use crate::error::{Error, Result};
 use crate::storage::tasks::TaskKey;
 
-/// The largest output a completion may carry inline; a bigger one is
-/// staged in the artifact store first.
-pub const INLINE_OUTPUT_MAX: usize = 64 * 1024;
-
 /// An attempt's output, as its completion reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {

@@ -9,10 +9,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::attempt_key;
-use crate::engine::{Engine, HumanResolution, INLINE_OUTPUT_MAX, Output};
+use crate::engine::{Engine, HumanResolution, Output};
 use crate::error::Error;
 use crate::storage::tasks::TaskKey;
 use orchestra_kit::error::InvalidArgument;
+use orchestra_kit::limits::INLINE_OUTPUT_MAX_BYTES;
 
 /// The TaskService handler.
 #[derive(Clone)]
@@ -86,11 +87,11 @@ fn inline_output(
     if content.name.trim().is_empty() {
         return Err(Error::invalid_field("output_content.name", "is required"));
     }
-    if content.content.len() > INLINE_OUTPUT_MAX {
+    if content.content.len() > INLINE_OUTPUT_MAX_BYTES {
         return Err(Error::invalid_field(
             "output_content.content",
             format!(
-                "is {} bytes, more than the {INLINE_OUTPUT_MAX} sent inline; stage it and name it in output",
+                "is {} bytes, more than the {INLINE_OUTPUT_MAX_BYTES} sent inline; stage it and name it in output",
                 content.content.len()
             ),
         ));
